@@ -1,0 +1,186 @@
+//! Logging configuration from the environment (`SLOG_LEVEL`, `LLORCH_LOG_FORMAT`,
+//! `LLORCH_LOG_FILE`, `NO_COLOR`).
+
+use crate::level_spec::{LevelSpec, SpecError};
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines on stderr.
+    Pretty,
+    /// One JSON object per line on stdout.
+    Json,
+    /// Both at once.
+    Both,
+}
+
+impl LogFormat {
+    pub fn parse(text: &str) -> Option<LogFormat> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "pretty" => Some(LogFormat::Pretty),
+            "json" => Some(LogFormat::Json),
+            "both" => Some(LogFormat::Both),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Pretty => "pretty",
+            LogFormat::Json => "json",
+            LogFormat::Both => "both",
+        }
+    }
+
+    pub(crate) fn pretty(self) -> bool {
+        matches!(self, LogFormat::Pretty | LogFormat::Both)
+    }
+
+    pub(crate) fn json(self) -> bool {
+        matches!(self, LogFormat::Json | LogFormat::Both)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    pub level: LevelSpec,
+    pub format: LogFormat,
+    pub file: Option<PathBuf>,
+    /// Colour in the pretty sink: stderr is a terminal and `NO_COLOR` is unset.
+    pub color: bool,
+}
+
+#[derive(Debug)]
+pub enum ConfigError {
+    Level {
+        variable: &'static str,
+        error: SpecError,
+    },
+    Format(String),
+    File {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Level { variable, error } => write!(f, "{variable}: {error}"),
+            ConfigError::Format(value) => write!(
+                f,
+                "LLORCH_LOG_FORMAT: {value:?} is not a log format (expected pretty, json or both)"
+            ),
+            ConfigError::File { path, error } => write!(
+                f,
+                "LLORCH_LOG_FILE: cannot open {} for appending: {error}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LevelSpec::default(),
+            format: LogFormat::Pretty,
+            file: None,
+            color: false,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Reads the environment of this process.
+    pub fn from_env() -> Result<LogConfig, ConfigError> {
+        Self::from_vars(
+            |name| std::env::var(name).ok(),
+            std::io::stderr().is_terminal(),
+        )
+    }
+
+    /// Reads the configuration through `var`, for a process whose stderr is (or is not) a terminal.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+        stderr_is_terminal: bool,
+    ) -> Result<LogConfig, ConfigError> {
+        let (variable, spec) = match var("SLOG_LEVEL") {
+            Some(spec) => ("SLOG_LEVEL", spec),
+            None => ("RUST_LOG", var("RUST_LOG").unwrap_or_else(|| "info".into())),
+        };
+        let level =
+            LevelSpec::parse(&spec).map_err(|error| ConfigError::Level { variable, error })?;
+        let format = match var("LLORCH_LOG_FORMAT").filter(|v| !v.is_empty()) {
+            Some(value) => LogFormat::parse(&value).ok_or(ConfigError::Format(value))?,
+            None if stderr_is_terminal => LogFormat::Pretty,
+            None => LogFormat::Json,
+        };
+        let file = var("LLORCH_LOG_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        let color = stderr_is_terminal && var("NO_COLOR").is_none_or(|v| v.is_empty());
+        Ok(LogConfig {
+            level,
+            format,
+            file,
+            color,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)], tty: bool) -> Result<LogConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        LogConfig::from_vars(|k| map.get(k).cloned(), tty)
+    }
+
+    #[test]
+    fn defaults_follow_the_terminal() {
+        let tty = read(&[], true).unwrap();
+        assert_eq!(tty.format, LogFormat::Pretty);
+        assert!(tty.color);
+        assert_eq!(tty.level.to_string(), "info");
+        let piped = read(&[], false).unwrap();
+        assert_eq!(piped.format, LogFormat::Json);
+        assert!(!piped.color);
+    }
+
+    #[test]
+    fn no_color_and_explicit_format() {
+        let c = read(&[("NO_COLOR", "1"), ("LLORCH_LOG_FORMAT", "both")], true).unwrap();
+        assert!(!c.color);
+        assert_eq!(c.format, LogFormat::Both);
+    }
+
+    #[test]
+    fn slog_level_wins_over_rust_log() {
+        let c = read(&[("SLOG_LEVEL", "debug"), ("RUST_LOG", "trace")], false).unwrap();
+        assert_eq!(c.level.to_string(), "debug");
+        let c = read(&[("RUST_LOG", "warn")], false).unwrap();
+        assert_eq!(c.level.to_string(), "warn");
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable_and_directive() {
+        let e = read(&[("SLOG_LEVEL", "info,orchestratord=loud")], false).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("SLOG_LEVEL:"), "{text}");
+        assert!(text.contains("orchestratord=loud"), "{text}");
+        let e = read(&[("RUST_LOG", "x=y=z")], false).unwrap_err();
+        assert!(e.to_string().starts_with("RUST_LOG:"));
+        let e = read(&[("LLORCH_LOG_FORMAT", "xml")], false).unwrap_err();
+        assert!(e.to_string().contains("xml"));
+    }
+}

@@ -1,0 +1,355 @@
+//! One narration record as every sink sees it: the logger's inherited fields root → leaf, then
+//! the record's own fields in the order written, each key once (the most specific value wins),
+//! sensitive keys redacted. Built with reusable buffers: no allocation per record once warm.
+
+use crate::redact::{SensitiveKeyCache, REDACTED};
+use slog::{Key, Level, OwnedKVList, Record, Serializer, KV};
+use std::fmt::{self, Write};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Slot {
+    Text(u32, u32),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Null,
+}
+
+/// A field value, borrowed from the record being narrated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldValue<'a> {
+    Str(&'a str),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Null,
+}
+
+impl fmt::Display for FieldValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Str(s) => f.write_str(s),
+            FieldValue::U64(v) => write!(f, "{v}"),
+            FieldValue::I64(v) => write!(f, "{v}"),
+            FieldValue::F64(v) => write!(f, "{v}"),
+            FieldValue::Bool(v) => write!(f, "{v}"),
+            FieldValue::Null => f.write_str("null"),
+        }
+    }
+}
+
+/// The flattened view of one record. Valid until the next record is flattened.
+pub struct FlatRecord {
+    level: Level,
+    module: &'static str,
+    tag: String,
+    msg: String,
+    text: String,
+    fields: Vec<(Key, Slot)>,
+}
+
+impl FlatRecord {
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    pub fn module(&self) -> &str {
+        self.module
+    }
+
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    pub fn msg(&self) -> &str {
+        &self.msg
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, FieldValue<'_>)> + '_ {
+        self.fields
+            .iter()
+            .map(move |(k, slot)| (*k, self.value(*slot)))
+    }
+
+    pub fn field(&self, key: &str) -> Option<FieldValue<'_>> {
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, slot)| self.value(*slot))
+    }
+
+    fn value(&self, slot: Slot) -> FieldValue<'_> {
+        match slot {
+            Slot::Text(start, end) => FieldValue::Str(&self.text[start as usize..end as usize]),
+            Slot::U64(v) => FieldValue::U64(v),
+            Slot::I64(v) => FieldValue::I64(v),
+            Slot::F64(v) => FieldValue::F64(v),
+            Slot::Bool(v) => FieldValue::Bool(v),
+            Slot::Null => FieldValue::Null,
+        }
+    }
+}
+
+/// Turns slog records into [`FlatRecord`]s, reusing its buffers.
+pub struct Flattener {
+    record: FlatRecord,
+    keys: SensitiveKeyCache,
+}
+
+impl Default for Flattener {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Flattener {
+    pub fn new() -> Self {
+        Flattener {
+            record: FlatRecord {
+                level: Level::Info,
+                module: "",
+                tag: String::new(),
+                msg: String::with_capacity(256),
+                text: String::with_capacity(1024),
+                fields: Vec::with_capacity(32),
+            },
+            keys: SensitiveKeyCache::new(),
+        }
+    }
+
+    pub fn flatten(&mut self, record: &Record, values: &OwnedKVList) -> &FlatRecord {
+        let flat = &mut self.record;
+        flat.level = record.level();
+        flat.module = record.module();
+        flat.tag.clear();
+        flat.tag.push_str(record.tag());
+        flat.msg.clear();
+        let _ = write!(flat.msg, "{}", record.msg());
+        flat.text.clear();
+        flat.fields.clear();
+
+        // slog serialises every level of the chain, and the pairs inside each `o!()`/record,
+        // newest first; reversing each part gives root → leaf, then the record's fields as written.
+        let mut collector = Collector {
+            flat,
+            keys: &mut self.keys,
+        };
+        let _ = values.serialize(record, &mut collector);
+        let inherited = collector.flat.fields.len();
+        collector.flat.fields.reverse();
+        let _ = record.kv().serialize(record, &mut collector);
+        collector.flat.fields[inherited..].reverse();
+
+        dedup_most_specific_wins(&mut flat.fields);
+        &self.record
+    }
+}
+
+fn dedup_most_specific_wins(fields: &mut Vec<(Key, Slot)>) {
+    let mut i = 1;
+    while i < fields.len() {
+        let key = fields[i].0;
+        if let Some(first) = fields[..i].iter().position(|(k, _)| *k == key) {
+            fields[first].1 = fields[i].1;
+            fields.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+struct Collector<'a> {
+    flat: &'a mut FlatRecord,
+    keys: &'a mut SensitiveKeyCache,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, key: Key, slot: Slot) -> slog::Result {
+        if self.keys.is_sensitive(key) {
+            return self.push_text(key, format_args!("{REDACTED}"));
+        }
+        self.flat.fields.push((key, slot));
+        Ok(())
+    }
+
+    fn push_text(&mut self, key: Key, args: fmt::Arguments) -> slog::Result {
+        let text = &mut self.flat.text;
+        let start = text.len() as u32;
+        if self.keys.is_sensitive(key) {
+            text.push_str(REDACTED);
+        } else {
+            let _ = text.write_fmt(args);
+        }
+        let end = text.len() as u32;
+        self.flat.fields.push((key, Slot::Text(start, end)));
+        Ok(())
+    }
+}
+
+impl Serializer for Collector<'_> {
+    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
+        self.push_text(key, *val)
+    }
+    fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
+        self.push_text(key, format_args!("{val}"))
+    }
+    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
+        self.push(key, Slot::U64(val))
+    }
+    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
+        self.push(key, Slot::U64(val.into()))
+    }
+    fn emit_u16(&mut self, key: Key, val: u16) -> slog::Result {
+        self.push(key, Slot::U64(val.into()))
+    }
+    fn emit_u8(&mut self, key: Key, val: u8) -> slog::Result {
+        self.push(key, Slot::U64(val.into()))
+    }
+    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
+        self.push(key, Slot::U64(val as u64))
+    }
+    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
+        self.push(key, Slot::I64(val))
+    }
+    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
+        self.push(key, Slot::I64(val.into()))
+    }
+    fn emit_i16(&mut self, key: Key, val: i16) -> slog::Result {
+        self.push(key, Slot::I64(val.into()))
+    }
+    fn emit_i8(&mut self, key: Key, val: i8) -> slog::Result {
+        self.push(key, Slot::I64(val.into()))
+    }
+    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
+        self.push(key, Slot::I64(val as i64))
+    }
+    fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
+        self.push(key, Slot::F64(val))
+    }
+    fn emit_f32(&mut self, key: Key, val: f32) -> slog::Result {
+        self.push(key, Slot::F64(val.into()))
+    }
+    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
+        self.push(key, Slot::Bool(val))
+    }
+    fn emit_unit(&mut self, key: Key) -> slog::Result {
+        self.push(key, Slot::Null)
+    }
+    fn emit_none(&mut self, key: Key) -> slog::Result {
+        self.push(key, Slot::Null)
+    }
+    fn emit_char(&mut self, key: Key, val: char) -> slog::Result {
+        self.push_text(key, format_args!("{val}"))
+    }
+}
+
+/// Replays a [`FlatRecord`]'s fields into a slog serializer (for slog-json and slog-term),
+/// optionally escaping text for a terminal.
+pub(crate) struct FlatFields<'a> {
+    pub(crate) record: &'a FlatRecord,
+    pub(crate) escape: bool,
+}
+
+impl KV for FlatFields<'_> {
+    fn serialize(&self, _: &Record, serializer: &mut dyn Serializer) -> slog::Result {
+        for (key, value) in self.record.fields() {
+            match value {
+                FieldValue::Str(s) if self.escape => {
+                    serializer.emit_str(key, &crate::escape::escape_for_terminal(s))?
+                }
+                FieldValue::Str(s) => serializer.emit_str(key, s)?,
+                FieldValue::U64(v) => serializer.emit_u64(key, v)?,
+                FieldValue::I64(v) => serializer.emit_i64(key, v)?,
+                FieldValue::F64(v) => serializer.emit_f64(key, v)?,
+                FieldValue::Bool(v) => serializer.emit_bool(key, v)?,
+                FieldValue::Null => serializer.emit_none(key)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slog::{o, Drain, Logger};
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+    struct Probe(Mutex<Flattener>, Seen);
+    impl Drain for Probe {
+        type Ok = ();
+        type Err = slog::Never;
+        fn log(&self, r: &Record, v: &OwnedKVList) -> Result<(), slog::Never> {
+            let mut f = self.0.lock().unwrap();
+            let flat = f.flatten(r, v);
+            let fields = flat
+                .fields()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            self.1
+                .lock()
+                .unwrap()
+                .push((flat.msg().to_string(), fields));
+            Ok(())
+        }
+    }
+
+    fn probe() -> (Logger, Seen) {
+        let seen = Seen::default();
+        let drain = Probe(Mutex::new(Flattener::new()), seen.clone());
+        (
+            Logger::root(drain, o!("bin" => "t", "version" => "1")),
+            seen,
+        )
+    }
+
+    #[test]
+    fn fields_read_root_to_leaf_then_record_in_written_order() {
+        let (root, seen) = probe();
+        let pool = root.new(o!("pool_id" => "p", "engine" => "mock"));
+        let job = pool.new(o!("job_id" => "j"));
+        slog::info!(job, "Started"; "tokens_in" => 3, "first" => true);
+        let got = seen.lock().unwrap();
+        let keys: Vec<_> = got[0].1.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "bin",
+                "version",
+                "pool_id",
+                "engine",
+                "job_id",
+                "tokens_in",
+                "first"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_collapse_and_the_leaf_wins() {
+        let (root, seen) = probe();
+        let child = root.new(o!("actor" => "admission"));
+        let leaf = child.new(o!("actor" => "streaming"));
+        slog::info!(leaf, "x"; "actor" => "adapter", "n" => 1u8);
+        let got = seen.lock().unwrap();
+        let actors: Vec<_> = got[0].1.iter().filter(|(k, _)| k == "actor").collect();
+        assert_eq!(actors.len(), 1);
+        assert_eq!(actors[0].1, "adapter");
+    }
+
+    #[test]
+    fn sensitive_keys_are_redacted_at_any_depth() {
+        let (root, seen) = probe();
+        let child = root.new(o!("Authorization" => "Bearer canary-123"));
+        slog::info!(child, "x"; "api_key" => "canary-456", "tokens_out" => 5);
+        let got = seen.lock().unwrap();
+        let line = format!("{:?}", got[0]);
+        assert!(!line.contains("canary"), "{line}");
+        assert!(line.contains("[REDACTED]"));
+        assert!(line.contains("\"tokens_out\", \"5\""));
+    }
+}

@@ -1,0 +1,57 @@
+//! The narration key taxonomy (`reference/api-contract.md` §5). Every key is defined once here;
+//! code uses these constants, never string literals, so a typo cannot fork the taxonomy.
+
+pub const TS: &str = "ts";
+pub const LEVEL: &str = "level";
+pub const MSG: &str = "msg";
+
+// root
+pub const BIN: &str = "bin";
+pub const VERSION: &str = "version";
+pub const PID: &str = "pid";
+
+// component
+pub const ACTOR: &str = "actor";
+pub const ACTION: &str = "action";
+
+// pool
+pub const POOL_ID: &str = "pool_id";
+pub const ENGINE: &str = "engine";
+pub const ENGINE_VERSION: &str = "engine_version";
+pub const MODEL_REF: &str = "model_ref";
+
+// replica
+pub const REPLICA_ID: &str = "replica_id";
+pub const PORT: &str = "port";
+pub const ENGINE_PID: &str = "engine_pid";
+
+// job
+pub const JOB_ID: &str = "job_id";
+pub const SESSION_ID: &str = "session_id";
+pub const CORRELATION_ID: &str = "correlation_id";
+
+// job facts
+pub const QUEUE_POSITION: &str = "queue_position";
+pub const PREDICTED_START_MS: &str = "predicted_start_ms";
+pub const TOKENS_IN: &str = "tokens_in";
+pub const TOKENS_OUT: &str = "tokens_out";
+pub const FIRST_TOKEN_MS: &str = "first_token_ms";
+pub const DECODE_TIME_MS: &str = "decode_time_ms";
+pub const STOP_REASON: &str = "stop_reason";
+pub const PROMPT_LEN: &str = "prompt_len";
+pub const PROMPT_HASH: &str = "prompt_hash";
+
+// outcomes
+pub const ERROR_KIND: &str = "error_kind";
+pub const RETRY_AFTER_MS: &str = "retry_after_ms";
+pub const BACKOFF_MS: &str = "backoff_ms";
+pub const DURATION_MS: &str = "duration_ms";
+pub const IDENTITY: &str = "identity";
+
+// the logging system's own narration
+pub const COUNT: &str = "count";
+pub const SINK: &str = "sink";
+pub const ERROR: &str = "error";
+pub const THREAD: &str = "thread";
+pub const LOCATION: &str = "location";
+pub const MODULE: &str = "module";

@@ -1,0 +1,282 @@
+//! Narration for llama-orch: one root `slog::Logger` per binary, passed explicitly down the
+//! hierarchy root → component → pool → replica → job, written by an async worker to a pretty
+//! terminal sink and a JSON sink at once. See `docs/narration.md`.
+
+pub mod keys;
+
+mod bridge;
+mod capture;
+mod config;
+mod context;
+mod escape;
+mod flatten;
+mod level_filter;
+mod level_spec;
+mod panic;
+mod redact;
+mod router;
+mod sinks;
+mod stats;
+mod timestamp;
+
+pub use capture::{Capture, Captured, CapturedRecord};
+pub use config::{ConfigError, LogConfig, LogFormat};
+pub use context::{
+    component, identity, job, pool, replica, short_sha256, JobContext, PoolContext, PromptFacts,
+};
+pub use escape::escape_for_terminal;
+pub use flatten::{FieldValue, FlatRecord};
+pub use level_filter::LevelHandle;
+pub use level_spec::{LevelSpec, SpecError};
+pub use redact::{is_sensitive_key, Secret, REDACTED};
+pub use sinks::NarrationTap;
+pub use slog;
+pub use stats::LogStats;
+
+use level_filter::{FilterState, LevelFilter};
+use router::{FlushSignal, Router};
+use sinks::{Sink, SinkSet, Staging};
+use slog::{o, FnValue, Level, Logger, PushFnValue};
+use std::io::Write;
+use std::sync::atomic::AtomicIsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Records the async channel holds before info callers wait and debug/trace are dropped.
+pub const DEFAULT_CHANNEL_SIZE: usize = 32 * 1024;
+
+/// Builds the root logger of a binary from its environment: the one call in `main`.
+/// Hold the guard until the end of `main`; dropping it writes out every record.
+pub fn init(bin: &'static str, version: &'static str) -> Result<(Logger, LogGuard), ConfigError> {
+    LoggerBuilder::new(bin, version, LogConfig::from_env()?).build()
+}
+
+/// Narrates a startup failure (a bad `SLOG_LEVEL`, say) at critical on stderr with the default
+/// configuration, for when `init` itself failed.
+pub fn report_startup_error(
+    bin: &'static str,
+    version: &'static str,
+    error: &dyn std::fmt::Display,
+) {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let defaults = LogConfig::from_vars(
+        |name| std::env::var(name).ok().filter(|_| name == "NO_COLOR"),
+        tty,
+    )
+    .unwrap_or_default();
+    let config = LogConfig {
+        format: if tty {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Json
+        },
+        ..defaults
+    };
+    let built = LoggerBuilder::new(bin, version, config)
+        .json_output(std::io::stderr())
+        .without_globals()
+        .build();
+    if let Ok((log, _guard)) = built {
+        slog::crit!(log, "Cannot start: {}", error);
+    }
+}
+
+/// The level word of the JSON sink and the contract: `trace|debug|info|warn|error|critical`.
+pub fn level_word(level: Level) -> &'static str {
+    match level {
+        Level::Critical => "critical",
+        Level::Error => "error",
+        Level::Warning => "warn",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+/// Builds a root logger with explicit outputs (tests, tools) or from a [`LogConfig`].
+pub struct LoggerBuilder {
+    bin: &'static str,
+    version: &'static str,
+    config: LogConfig,
+    stdout: Box<dyn Write + Send>,
+    stderr: Box<dyn Write + Send>,
+    taps: Vec<Box<dyn NarrationTap>>,
+    channel_size: usize,
+    globals: bool,
+}
+
+impl LoggerBuilder {
+    pub fn new(bin: &'static str, version: &'static str, config: LogConfig) -> Self {
+        LoggerBuilder {
+            bin,
+            version,
+            config,
+            stdout: Box::new(std::io::stdout()),
+            stderr: Box::new(std::io::stderr()),
+            taps: Vec::new(),
+            channel_size: DEFAULT_CHANNEL_SIZE,
+            globals: true,
+        }
+    }
+
+    /// Where the JSON sink writes (stdout by default).
+    pub fn json_output(mut self, out: impl Write + Send + 'static) -> Self {
+        self.stdout = Box::new(out);
+        self
+    }
+
+    /// Where the pretty sink writes when it has no colour (stderr by default).
+    pub fn pretty_output(mut self, out: impl Write + Send + 'static) -> Self {
+        self.stderr = Box::new(out);
+        self
+    }
+
+    /// Also hand every record to `tap`, on the worker thread.
+    pub fn tap(mut self, tap: impl NarrationTap + 'static) -> Self {
+        self.taps.push(Box::new(tap));
+        self
+    }
+
+    pub fn channel_size(mut self, records: usize) -> Self {
+        self.channel_size = records.max(1);
+        self
+    }
+
+    /// Do not install the process-wide bridges, panic hook and slog-scope logger.
+    pub fn without_globals(mut self) -> Self {
+        self.globals = false;
+        self
+    }
+
+    pub fn build(self) -> Result<(Logger, LogGuard), ConfigError> {
+        let mut sinks = Vec::new();
+        if self.config.format.pretty() {
+            sinks.push(pretty_sink(self.config.color, self.stderr));
+        }
+        if self.config.format.json() {
+            sinks.push(json_sink("JSON (stdout)", self.stdout));
+        }
+        if let Some(path) = &self.config.file {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|error| ConfigError::File {
+                    path: path.clone(),
+                    error,
+                })?;
+            sinks.push(json_sink("JSON file", Box::new(file)));
+        }
+
+        let stats = Arc::new(LogStats::default());
+        let queued = Arc::new(AtomicIsize::new(0));
+        let flush = Arc::new(FlushSignal::default());
+        let sink_set = SinkSet::new(
+            sinks,
+            self.taps,
+            stats.clone(),
+            queued.clone(),
+            flush.clone(),
+        );
+        let (core, async_guard) = slog_async::AsyncCore::custom(sink_set)
+            .chan_size(self.channel_size)
+            .blocking(false)
+            .thread_name(panic::WORKER_THREAD.to_string())
+            .build_with_guard();
+        let router = Arc::new(Router::new(core, stats.clone(), queued, flush));
+
+        if self.globals {
+            bridge::install();
+        }
+        let filter = FilterState::new(self.config.level.clone());
+        let level = LevelHandle::new(filter.clone());
+        let root = Logger::root(
+            LevelFilter::new(filter, router.clone()),
+            o!(keys::BIN => self.bin, keys::VERSION => self.version, keys::PID => std::process::id()),
+        );
+        let scope_guard = self.globals.then(|| {
+            panic::set_flusher(Arc::downgrade(&router));
+            panic::install_hook();
+            slog_scope::set_global_logger(root.clone())
+        });
+        let guard = LogGuard {
+            router,
+            async_guard: Some(async_guard),
+            scope_guard,
+            level,
+            stats,
+            config: self.config,
+        };
+        Ok((root, guard))
+    }
+}
+
+fn pretty_sink(color: bool, out: Box<dyn Write + Send>) -> Sink {
+    if color {
+        let decorator = slog_term::TermDecorator::new()
+            .stderr()
+            .force_color()
+            .build();
+        let drain = slog_term::FullFormat::new(decorator)
+            .use_custom_timestamp(timestamp::write_pretty)
+            .build();
+        return Sink::direct("pretty (stderr)", Box::new(drain));
+    }
+    let staging = Staging::default();
+    let drain = slog_term::FullFormat::new(slog_term::PlainDecorator::new(staging.clone()))
+        .use_custom_timestamp(timestamp::write_pretty)
+        .build();
+    Sink::staged("pretty (stderr)", true, Box::new(drain), staging, out)
+}
+
+fn json_sink(name: &'static str, out: Box<dyn Write + Send>) -> Sink {
+    let staging = Staging::default();
+    let drain = slog_json::Json::new(staging.clone())
+        .set_newlines(true)
+        .set_flush(false)
+        .add_key_value(o!(
+            keys::TS => PushFnValue(|_, ser| timestamp::with_rfc3339(|ts| ser.emit(ts))),
+            keys::LEVEL => FnValue(|record| level_word(record.level())),
+            keys::MSG => PushFnValue(|record, ser| ser.emit(record.msg())),
+        ))
+        .build();
+    Sink::staged(name, false, Box::new(drain), staging, out)
+}
+
+/// Keeps the logging worker alive; dropping it writes out every record logged before.
+pub struct LogGuard {
+    router: Arc<Router>,
+    async_guard: Option<slog_async::AsyncGuard>,
+    scope_guard: Option<slog_scope::GlobalLoggerGuard>,
+    level: LevelHandle,
+    stats: Arc<LogStats>,
+    config: LogConfig,
+}
+
+impl LogGuard {
+    /// Reads and changes the level spec at runtime.
+    pub fn level(&self) -> &LevelHandle {
+        &self.level
+    }
+
+    pub fn stats(&self) -> &Arc<LogStats> {
+        &self.stats
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Waits until every record logged so far is written; false on timeout.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.router.flush_within(timeout)
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.router.report_drops();
+        drop(self.scope_guard.take());
+        drop(self.async_guard.take());
+    }
+}

@@ -1,0 +1,168 @@
+//! The caller side of the async channel. Info and above are never dropped: when the channel is
+//! full the caller waits. Debug and trace are dropped under overflow, counted, and the loss is
+//! narrated as a warning as soon as the channel has room again.
+
+use crate::keys;
+use crate::stats::LogStats;
+use slog::{Drain, Level, OwnedKVList, Record};
+use slog_async::{AsyncCore, AsyncError};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Tag of the barrier record that asks the worker to flush every sink and answer.
+pub(crate) const FLUSH_TAG: &str = "llorch-log-flush";
+pub(crate) const FLUSH_TICKET: &str = "flush_ticket";
+
+pub(crate) fn empty_values() -> &'static OwnedKVList {
+    static EMPTY: OnceLock<OwnedKVList> = OnceLock::new();
+    EMPTY.get_or_init(|| OwnedKVList::from(slog::o!()))
+}
+
+/// Flush barriers: the caller takes a ticket, the worker reports the tickets it has flushed.
+#[derive(Default)]
+pub(crate) struct FlushSignal {
+    next: AtomicU64,
+    done: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl FlushSignal {
+    pub(crate) fn complete(&self, ticket: u64) {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        *done = (*done).max(ticket);
+        self.changed.notify_all();
+    }
+
+    fn wait(&self, ticket: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        while *done < ticket {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            done = match self.changed.wait_timeout(done, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+}
+
+/// Shared between the router and the worker: how many records are in the channel. The worker
+/// writes its batched output out when this reaches zero, so nothing waits in a buffer while idle.
+pub(crate) type QueuedRecords = Arc<AtomicIsize>;
+
+pub(crate) struct Router {
+    core: AsyncCore,
+    stats: Arc<LogStats>,
+    queued: QueuedRecords,
+    flush: Arc<FlushSignal>,
+}
+
+impl Router {
+    pub(crate) fn new(
+        core: AsyncCore,
+        stats: Arc<LogStats>,
+        queued: QueuedRecords,
+        flush: Arc<FlushSignal>,
+    ) -> Self {
+        Router {
+            core,
+            stats,
+            queued,
+            flush,
+        }
+    }
+
+    fn try_send(&self, record: &Record, values: &OwnedKVList) -> Result<(), AsyncError> {
+        self.core.log(record, values)?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn send_lossless(&self, record: &Record, values: &OwnedKVList) -> bool {
+        let mut attempt = 0u32;
+        loop {
+            match self.try_send(record, values) {
+                Ok(()) => return true,
+                Err(AsyncError::Full) => {
+                    if attempt < 8 {
+                        std::thread::yield_now();
+                    } else {
+                        let micros = 20u64 << (attempt - 8).min(6);
+                        std::thread::sleep(Duration::from_micros(micros));
+                    }
+                    attempt += 1;
+                }
+                Err(_) => {
+                    self.stats.count_lost_after_shutdown();
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Narrates debug/trace records lost since the last report, if any.
+    pub(crate) fn report_drops(&self) {
+        let dropped = self.stats.take_unreported_drops();
+        if dropped == 0 {
+            return;
+        }
+        self.send_lossless(
+            &slog::record!(
+                Level::Warning,
+                "",
+                &format_args!(
+                    "Dropped {dropped} debug/trace log records because the log channel was full; \
+                     info and above are never dropped"
+                ),
+                slog::b!(keys::ACTOR => "logging", keys::COUNT => dropped)
+            ),
+            empty_values(),
+        );
+    }
+
+    /// Waits until every record logged before this call is written (or `timeout` passes).
+    pub(crate) fn flush_within(&self, timeout: Duration) -> bool {
+        self.report_drops();
+        let ticket = self.flush.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let sent = self.send_lossless(
+            &slog::record!(
+                Level::Critical,
+                FLUSH_TAG,
+                &format_args!(""),
+                slog::b!(FLUSH_TICKET => ticket)
+            ),
+            empty_values(),
+        );
+        sent && self.flush.wait(ticket, timeout)
+    }
+}
+
+impl Drain for Router {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        if record.level().is_at_least(Level::Info) {
+            self.send_lossless(record, values);
+        } else {
+            match self.try_send(record, values) {
+                Ok(()) => {}
+                Err(AsyncError::Full) => {
+                    self.stats.count_drop(record.level());
+                    return Ok(());
+                }
+                Err(_) => {
+                    self.stats.count_lost_after_shutdown();
+                    return Ok(());
+                }
+            }
+        }
+        self.report_drops();
+        Ok(())
+    }
+}

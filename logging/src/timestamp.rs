@@ -1,0 +1,61 @@
+//! The time of the record being written, set once by the worker and read by every sink.
+
+use std::cell::Cell;
+use std::io;
+use time::OffsetDateTime;
+
+thread_local! {
+    static CURRENT: Cell<OffsetDateTime> = const { Cell::new(OffsetDateTime::UNIX_EPOCH) };
+}
+
+pub(crate) fn stamp_now() {
+    CURRENT.with(|c| c.set(OffsetDateTime::now_utc()));
+}
+
+/// RFC 3339 in UTC with microseconds: `2026-11-24T13:48:55.123456Z`.
+pub(crate) fn write_rfc3339(out: &mut impl io::Write) -> io::Result<()> {
+    let t = CURRENT.with(Cell::get);
+    write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+#[cfg(test)]
+pub(crate) fn rfc3339() -> String {
+    let mut out = Vec::with_capacity(27);
+    let _ = write_rfc3339(&mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// For people: `2026-11-24 13:48:55.123`.
+pub(crate) fn write_pretty(out: &mut dyn io::Write) -> io::Result<()> {
+    let t = CURRENT.with(Cell::get);
+    write!(
+        out,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Calls `f` with the current record's RFC 3339 time, formatted on the stack.
+pub(crate) fn with_rfc3339<R>(f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 40];
+    let mut cursor = io::Cursor::new(&mut buf[..]);
+    let _ = write_rfc3339(&mut cursor);
+    let len = cursor.position() as usize;
+    f(std::str::from_utf8(&buf[..len]).unwrap_or(""))
+}
