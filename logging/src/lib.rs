@@ -34,11 +34,10 @@ pub use slog;
 pub use stats::LogStats;
 
 use level_filter::{FilterState, LevelFilter};
-use router::{FlushSignal, Router};
+use router::{FlushSignal, Router, WorkerState};
 use sinks::{Sink, SinkSet, Staging};
 use slog::{o, FnValue, Level, Logger, PushFnValue};
 use std::io::Write;
-use std::sync::atomic::AtomicIsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,13 +168,13 @@ impl LoggerBuilder {
         }
 
         let stats = Arc::new(LogStats::default());
-        let queued = Arc::new(AtomicIsize::new(0));
+        let worker = Arc::new(WorkerState::default());
         let flush = Arc::new(FlushSignal::default());
         let sink_set = SinkSet::new(
             sinks,
             self.taps,
             stats.clone(),
-            queued.clone(),
+            worker.clone(),
             flush.clone(),
         );
         let (core, async_guard) = slog_async::AsyncCore::custom(sink_set)
@@ -183,7 +182,7 @@ impl LoggerBuilder {
             .blocking(false)
             .thread_name(panic::WORKER_THREAD.to_string())
             .build_with_guard();
-        let router = Arc::new(Router::new(core, stats.clone(), queued, flush));
+        let router = Arc::new(Router::new(core, stats.clone(), worker, flush));
 
         if self.globals {
             bridge::install();
@@ -234,10 +233,11 @@ fn json_sink(name: &'static str, out: Box<dyn Write + Send>) -> Sink {
     let drain = slog_json::Json::new(staging.clone())
         .set_newlines(true)
         .set_flush(false)
+        // slog serialises an `o!()` last pair first: this writes ts, level, msg.
         .add_key_value(o!(
-            keys::TS => PushFnValue(|_, ser| timestamp::with_rfc3339(|ts| ser.emit(ts))),
-            keys::LEVEL => FnValue(|record| level_word(record.level())),
             keys::MSG => PushFnValue(|record, ser| ser.emit(record.msg())),
+            keys::LEVEL => FnValue(|record| level_word(record.level())),
+            keys::TS => PushFnValue(|_, ser| timestamp::with_rfc3339(|ts| ser.emit(ts))),
         ))
         .build();
     Sink::staged(name, false, Box::new(drain), staging, out)

@@ -39,7 +39,7 @@ impl<T> Value for Secret<T> {
     }
 }
 
-const SENSITIVE_WORDS: &[&str] = &[
+const SENSITIVE_ENDINGS: &[&str] = &[
     "authorization",
     "token",
     "password",
@@ -52,21 +52,23 @@ const SENSITIVE_WORDS: &[&str] = &[
     "credentials",
 ];
 
-/// True when a field named `key` may hold a secret: one of its words (split on `_`, `-`, `.`
-/// and case changes are not split) is a sensitive word, or it says "api key" in any spelling.
-/// `tokens_out` is not sensitive, `auth_token` and `X-Api-Key` are.
+/// True when a field named `key` may hold a secret: ignoring case and separators, its name
+/// ends with a sensitive word. `auth_token`, `apiKey`, `X-Api-Key` and `Set-Cookie` are
+/// sensitive; `first_token_ms`, `tokens_out` and `max_tokens` are not.
 pub fn is_sensitive_key(key: &str) -> bool {
-    let mut previous_was_api = false;
-    for word in key.split(['_', '-', '.', ' ']) {
-        if SENSITIVE_WORDS.iter().any(|s| word.eq_ignore_ascii_case(s)) {
-            return true;
+    let mut folded = [0u8; 64];
+    let mut len = 0;
+    for b in key.bytes().rev().filter(u8::is_ascii_alphanumeric) {
+        if len == folded.len() {
+            break;
         }
-        if previous_was_api && word.eq_ignore_ascii_case("key") {
-            return true;
-        }
-        previous_was_api = word.eq_ignore_ascii_case("api");
+        folded[len] = b.to_ascii_lowercase();
+        len += 1;
     }
-    false
+    let reversed_tail = &folded[..len];
+    SENSITIVE_ENDINGS.iter().any(|word| {
+        word.len() <= len && word.bytes().rev().zip(reversed_tail).all(|(a, b)| a == *b)
+    })
 }
 
 /// A direct-mapped cache of `is_sensitive_key` verdicts keyed by the key's address: keys are
@@ -121,6 +123,9 @@ mod tests {
             "cookie",
             "Set-Cookie",
             "bearer",
+            "apiKey",
+            "accessToken",
+            "proxy-authorization",
         ] {
             assert!(is_sensitive_key(key), "{key} should be sensitive");
         }
@@ -137,6 +142,9 @@ mod tests {
             "prompt_len",
             "keyboard",
             "api_version",
+            "first_token_ms",
+            "token_count",
+            "password_len",
         ] {
             assert!(!is_sensitive_key(key), "{key} should not be sensitive");
         }

@@ -6,7 +6,7 @@ use crate::keys;
 use crate::stats::LogStats;
 use slog::{Drain, Level, OwnedKVList, Record};
 use slog_async::{AsyncCore, AsyncError};
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -51,14 +51,20 @@ impl FlushSignal {
     }
 }
 
-/// Shared between the router and the worker: how many records are in the channel. The worker
-/// writes its batched output out when this reaches zero, so nothing waits in a buffer while idle.
-pub(crate) type QueuedRecords = Arc<AtomicIsize>;
+/// Shared between the router and the worker. `queued` counts records in the channel: the worker
+/// writes its batched output out when it reaches zero, so nothing waits in a buffer while idle.
+/// `gone` is set when the worker's drain is dropped (shutdown, or a worker that died): slog-async
+/// reports a closed channel as "full", and a lossless sender must not wait for it forever.
+#[derive(Default)]
+pub(crate) struct WorkerState {
+    pub(crate) queued: AtomicIsize,
+    pub(crate) gone: AtomicBool,
+}
 
 pub(crate) struct Router {
     core: AsyncCore,
     stats: Arc<LogStats>,
-    queued: QueuedRecords,
+    worker: Arc<WorkerState>,
     flush: Arc<FlushSignal>,
 }
 
@@ -66,21 +72,25 @@ impl Router {
     pub(crate) fn new(
         core: AsyncCore,
         stats: Arc<LogStats>,
-        queued: QueuedRecords,
+        worker: Arc<WorkerState>,
         flush: Arc<FlushSignal>,
     ) -> Self {
         Router {
             core,
             stats,
-            queued,
+            worker,
             flush,
         }
     }
 
     fn try_send(&self, record: &Record, values: &OwnedKVList) -> Result<(), AsyncError> {
         self.core.log(record, values)?;
-        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.worker.queued.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn worker_gone(&self) -> bool {
+        self.worker.gone.load(Ordering::Relaxed)
     }
 
     fn send_lossless(&self, record: &Record, values: &OwnedKVList) -> bool {
@@ -88,7 +98,7 @@ impl Router {
         loop {
             match self.try_send(record, values) {
                 Ok(()) => return true,
-                Err(AsyncError::Full) => {
+                Err(AsyncError::Full) if !self.worker_gone() => {
                     if attempt < 8 {
                         std::thread::yield_now();
                     } else {
@@ -152,7 +162,7 @@ impl Drain for Router {
         } else {
             match self.try_send(record, values) {
                 Ok(()) => {}
-                Err(AsyncError::Full) => {
+                Err(AsyncError::Full) if !self.worker_gone() => {
                     self.stats.count_drop(record.level());
                     return Ok(());
                 }

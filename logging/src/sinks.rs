@@ -5,7 +5,7 @@
 use crate::escape::escape_for_terminal;
 use crate::flatten::{FlatFields, FlatRecord, Flattener};
 use crate::keys;
-use crate::router::{empty_values, FlushSignal, QueuedRecords, FLUSH_TAG, FLUSH_TICKET};
+use crate::router::{empty_values, FlushSignal, WorkerState, FLUSH_TAG, FLUSH_TICKET};
 use crate::stats::LogStats;
 use crate::timestamp;
 use slog::{BorrowedKV, Drain, Level, OwnedKVList, Record, RecordStatic};
@@ -126,7 +126,7 @@ pub(crate) struct SinkSet {
     sinks: RefCell<Vec<Sink>>,
     taps: RefCell<Vec<Box<dyn NarrationTap>>>,
     stats: Arc<LogStats>,
-    queued: QueuedRecords,
+    worker: Arc<WorkerState>,
     flush: Arc<FlushSignal>,
 }
 
@@ -135,7 +135,7 @@ impl SinkSet {
         sinks: Vec<Sink>,
         taps: Vec<Box<dyn NarrationTap>>,
         stats: Arc<LogStats>,
-        queued: QueuedRecords,
+        worker: Arc<WorkerState>,
         flush: Arc<FlushSignal>,
     ) -> Self {
         SinkSet {
@@ -143,7 +143,7 @@ impl SinkSet {
             sinks: RefCell::new(sinks),
             taps: RefCell::new(taps),
             stats,
-            queued,
+            worker,
             flush,
         }
     }
@@ -190,7 +190,7 @@ impl Drain for SinkSet {
     type Err = slog::Never;
 
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
-        let idle = self.queued.fetch_sub(1, Ordering::Relaxed) <= 1;
+        let idle = self.worker.queued.fetch_sub(1, Ordering::Relaxed) <= 1;
         if record.tag() == FLUSH_TAG {
             self.flush_all();
             if let Some((_, crate::flatten::FieldValue::U64(ticket))) = self
@@ -224,5 +224,6 @@ impl Drain for SinkSet {
 impl Drop for SinkSet {
     fn drop(&mut self) {
         self.flush_all();
+        self.worker.gone.store(true, Ordering::Relaxed);
     }
 }

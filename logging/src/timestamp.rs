@@ -28,13 +28,6 @@ pub(crate) fn write_rfc3339(out: &mut impl io::Write) -> io::Result<()> {
     )
 }
 
-#[cfg(test)]
-pub(crate) fn rfc3339() -> String {
-    let mut out = Vec::with_capacity(27);
-    let _ = write_rfc3339(&mut out);
-    String::from_utf8(out).unwrap_or_default()
-}
-
 /// For people: `2026-11-24 13:48:55.123`.
 pub(crate) fn write_pretty(out: &mut dyn io::Write) -> io::Result<()> {
     let t = CURRENT.with(Cell::get);

@@ -1,0 +1,267 @@
+//! The production pipeline (async worker, pretty + JSON sinks) observed through its outputs.
+
+mod support;
+
+use logging::{keys, JobContext, LogFormat, PoolContext, PromptFacts, Secret};
+use slog::{debug, info, o, warn};
+use support::{builder, Line};
+
+fn job_logger(root: &slog::Logger) -> slog::Logger {
+    let pool = logging::pool(
+        root,
+        &PoolContext {
+            pool_id: "default".into(),
+            engine: "mock".into(),
+            engine_version: "0.1".into(),
+            model_ref: "tiny".into(),
+        },
+    );
+    let replica = logging::replica(&pool, "r0", Some(8081));
+    let job = logging::job(
+        &replica,
+        &JobContext {
+            job_id: "job-1".into(),
+            session_id: "sess-1".into(),
+            correlation_id: "corr-1".into(),
+        },
+    );
+    logging::component(&job, "streaming")
+}
+
+#[test]
+fn json_lines_carry_ts_level_msg_then_fields_root_to_leaf_once_each() {
+    let (builder, json, _) = builder(LogFormat::Json, "info");
+    let (root, guard) = builder.build().unwrap();
+    let job = job_logger(&root);
+    info!(job, "Streamed first token after 12 ms"; keys::FIRST_TOKEN_MS => 12u64, keys::ACTOR => "adapter");
+    warn!(root, "Replica stalled"; keys::DURATION_MS => 1500u64);
+    debug!(root, "filtered out at info");
+    drop(guard);
+
+    let lines: Vec<Line> = json.lines().iter().map(|l| Line::parse(l)).collect();
+    assert_eq!(lines.len(), 2, "{:?}", json.lines());
+    let first = &lines[0];
+    assert_eq!(
+        first.keys(),
+        [
+            "ts",
+            "level",
+            "msg",
+            "bin",
+            "version",
+            "pid",
+            "pool_id",
+            "engine",
+            "engine_version",
+            "model_ref",
+            "replica_id",
+            "port",
+            "job_id",
+            "session_id",
+            "correlation_id",
+            "actor",
+            "first_token_ms",
+        ]
+    );
+    assert_eq!(first.str("level"), "info");
+    assert_eq!(first.str("msg"), "Streamed first token after 12 ms");
+    assert_eq!(first.str("actor"), "adapter", "the record's own value wins");
+    assert_eq!(first.get("first_token_ms").unwrap(), 12);
+    assert_eq!(first.get("port").unwrap(), 8081);
+    let ts = first.str("ts");
+    assert!(
+        ts.len() == 27
+            && ts.ends_with('Z')
+            && ts.as_bytes()[10] == b'T'
+            && ts.as_bytes()[19] == b'.',
+        "RFC 3339 UTC with microseconds: {ts}"
+    );
+    assert_eq!(lines[1].str("level"), "warn");
+}
+
+#[test]
+fn every_level_is_a_lowercase_full_word() {
+    let (builder, json, _) = builder(LogFormat::Json, "trace");
+    let (root, guard) = builder.build().unwrap();
+    slog::trace!(root, "t");
+    slog::debug!(root, "d");
+    slog::info!(root, "i");
+    slog::warn!(root, "w");
+    slog::error!(root, "e");
+    slog::crit!(root, "c");
+    drop(guard);
+    let levels: Vec<String> = json
+        .lines()
+        .iter()
+        .map(|l| Line::parse(l).str("level").to_string())
+        .collect();
+    assert_eq!(
+        levels,
+        ["trace", "debug", "info", "warn", "error", "critical"]
+    );
+}
+
+#[test]
+fn both_formats_narrate_the_same_records() {
+    let (builder, json, pretty) = builder(LogFormat::Both, "info");
+    let (root, guard) = builder.build().unwrap();
+    for i in 0..50u32 {
+        info!(root, "Accepted task; queued at position {}", i; keys::QUEUE_POSITION => i);
+    }
+    drop(guard);
+    let json_lines = json.lines();
+    let pretty_lines = pretty.lines();
+    assert_eq!(json_lines.len(), 50);
+    assert_eq!(pretty_lines.len(), 50);
+    for (i, (j, p)) in json_lines.iter().zip(&pretty_lines).enumerate() {
+        let msg = format!("Accepted task; queued at position {i}");
+        assert_eq!(Line::parse(j).str("msg"), msg);
+        assert!(
+            p.contains(&msg) && p.contains(&format!("queue_position: {i}")),
+            "{p}"
+        );
+        assert!(p.contains("INFO"), "{p}");
+    }
+}
+
+#[test]
+fn pretty_output_neutralises_escape_sequences_from_data() {
+    let (builder, json, pretty) = builder(LogFormat::Both, "info");
+    let (root, guard) = builder.build().unwrap();
+    let engine_output = "tok\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}31m\r\nFAKE INFO line\u{202e}";
+    info!(root, "Engine said {}", engine_output; "output" => engine_output);
+    drop(guard);
+
+    let text = pretty.text();
+    assert_eq!(text.lines().count(), 1, "no forged lines: {text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters reached the terminal: {text:?}"
+    );
+    assert!(!text.contains('\u{202e}'));
+    assert!(text.contains("\\u{1b}[2J"), "{text}");
+    // the JSON sink keeps the data faithfully, escaped the JSON way
+    let line = Line::parse(&json.lines()[0]);
+    assert_eq!(line.str("output"), engine_output);
+}
+
+#[test]
+fn canary_secrets_reach_no_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("narration.jsonl");
+    let capture_tap = support::Output::default();
+    struct Tap(support::Output);
+    impl logging::NarrationTap for Tap {
+        fn narrate(&mut self, record: &logging::FlatRecord) {
+            use std::io::Write;
+            let _ = write!(self.0, "{}", record.msg());
+            for (k, v) in record.fields() {
+                let _ = write!(self.0, " {k}={v}");
+            }
+            let _ = writeln!(self.0);
+        }
+    }
+    let (json, pretty) = (support::Output::default(), support::Output::default());
+    let mut config = support::config(LogFormat::Both, "trace");
+    config.file = Some(file.clone());
+    let builder = logging::LoggerBuilder::new("test", "0.0.0", config)
+        .json_output(json.clone())
+        .pretty_output(pretty.clone())
+        .tap(Tap(capture_tap.clone()))
+        .without_globals();
+    let (root, guard) = builder.build().unwrap();
+    let (capture_log, capture) = logging::Capture::logger();
+
+    for log in [&root, &capture_log] {
+        let client = log.new(o!("Authorization" => "Bearer CANARY-auth-7f3a"));
+        let prompt = "CANARY-prompt: tell me the launch codes";
+        info!(client, "Admitted task";
+            "api_key" => "CANARY-key-91c2",
+            "X-Api-Key" => "CANARY-key-header",
+            "db_password" => "CANARY-pass",
+            "cookie" => "CANARY-cookie",
+            "upstream" => Secret::new("CANARY-wrapped"),
+            PromptFacts::of(prompt),
+        );
+        debug!(client, "Refreshed credentials"; "token" => "CANARY-token");
+    }
+    drop(guard);
+
+    let file_text = std::fs::read_to_string(&file).unwrap();
+    let sinks = [
+        ("json", json.text()),
+        ("pretty", pretty.text()),
+        ("file", file_text),
+        ("tap", capture_tap.text()),
+        ("capture", capture.dump()),
+    ];
+    for (name, text) in &sinks {
+        assert!(!text.is_empty(), "{name} is empty");
+        assert!(
+            !text.contains("CANARY"),
+            "a canary reached the {name} sink:\n{text}"
+        );
+        assert!(text.contains("[REDACTED]"), "{name}:\n{text}");
+        assert!(text.contains("prompt_len"), "{name}:\n{text}");
+    }
+    let line = Line::parse(&json.lines()[0]);
+    assert_eq!(line.get("prompt_len").unwrap(), 39);
+    assert_eq!(line.str("prompt_hash").len(), 12);
+}
+
+#[test]
+fn dropping_the_guard_writes_the_last_record_to_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("last.jsonl");
+    let mut config = support::config(LogFormat::Json, "info");
+    config.file = Some(file.clone());
+    let (root, guard) = logging::LoggerBuilder::new("test", "0.0.0", config)
+        .json_output(std::io::sink())
+        .without_globals()
+        .build()
+        .unwrap();
+    for i in 0..10_000u32 {
+        info!(root, "record {}", i; "i" => i);
+    }
+    info!(root, "Stopped; goodbye");
+    drop(guard);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let last = Line::parse(text.lines().last().unwrap());
+    assert_eq!(last.str("msg"), "Stopped; goodbye");
+    assert_eq!(text.lines().count(), 10_001);
+}
+
+#[test]
+fn flush_waits_until_everything_logged_is_written() {
+    let (builder, json, _) = builder(LogFormat::Json, "info");
+    let (root, guard) = builder.build().unwrap();
+    for i in 0..1000u32 {
+        info!(root, "r"; "i" => i);
+    }
+    assert!(guard.flush(std::time::Duration::from_secs(10)));
+    assert_eq!(json.lines().len(), 1000);
+}
+
+#[test]
+fn the_level_changes_at_runtime() {
+    let (builder, json, _) = builder(LogFormat::Json, "info");
+    let (root, guard) = builder.build().unwrap();
+    debug!(root, "hidden");
+    guard.level().set("debug").unwrap();
+    debug!(root, "shown");
+    let bad = guard.level().set("info,x=chatty").unwrap_err();
+    assert!(bad.to_string().contains("x=chatty"));
+    assert_eq!(guard.level().current(), "debug");
+    drop(guard);
+    let msgs: Vec<String> = json
+        .lines()
+        .iter()
+        .map(|l| Line::parse(l).str("msg").to_string())
+        .collect();
+    assert_eq!(msgs, ["shown"]);
+}
+
+#[test]
+fn trace_is_compiled_in() {
+    assert_eq!(slog::__slog_static_max_level(), slog::FilterLevel::Trace);
+}
