@@ -76,7 +76,7 @@ impl Subscriber for TracingToSlog {
         };
         let statics = RecordStatic {
             location: &location,
-            tag: "tracing",
+            tag: metadata.target(),
             level: slog_level(metadata.level()),
         };
         let message = fields.message.take().unwrap_or_default();

@@ -65,7 +65,7 @@ impl CapturedRecord {
     }
 
     fn describe(&self) -> String {
-        let mut line = format!("{} {:?}", self.level.as_short_str(), self.msg);
+        let mut line = format!("{} {:?}", crate::level_word(self.level), self.msg);
         for (k, v) in &self.fields {
             let _ = write!(line, " {k}={v:?}");
         }
@@ -149,7 +149,7 @@ impl Capture {
             .unwrap_or_else(|| {
                 panic!(
                     "no {} record containing {text:?}; captured:\n{}",
-                    level.as_str(),
+                    crate::level_word(level),
                     self.dump()
                 )
             })

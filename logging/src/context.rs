@@ -95,3 +95,71 @@ pub fn identity(token: Option<&str>) -> String {
         Some(t) => format!("token:{}", short_sha256(t.as_bytes(), 6)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slog::{Drain, OwnedKVList};
+    use std::sync::{Arc, Mutex};
+
+    /// Collects every key the logger chain carries, without any deduplication.
+    #[derive(Clone, Default)]
+    struct RawKeys(Arc<Mutex<Vec<String>>>);
+    impl Serializer for RawKeys {
+        fn emit_arguments(&mut self, key: Key, _: &std::fmt::Arguments) -> slog::Result {
+            self.0.lock().unwrap().push(key.to_string());
+            Ok(())
+        }
+    }
+    impl Drain for RawKeys {
+        type Ok = ();
+        type Err = slog::Never;
+        fn log(&self, r: &Record, v: &OwnedKVList) -> Result<(), slog::Never> {
+            v.serialize(r, &mut self.clone()).unwrap();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_hierarchy_never_adds_a_key_twice() {
+        let raw = RawKeys::default();
+        let root = Logger::root(
+            raw.clone(),
+            o!(keys::BIN => "b", keys::VERSION => "v", keys::PID => 1u32),
+        );
+        let pool = pool(
+            &component(&root, "placement"),
+            &PoolContext {
+                pool_id: "p".into(),
+                engine: "mock".into(),
+                engine_version: "1".into(),
+                model_ref: "m".into(),
+            },
+        );
+        let job = job(
+            &replica(&pool, "r", Some(1)),
+            &JobContext {
+                job_id: "j".into(),
+                session_id: "s".into(),
+                correlation_id: "c".into(),
+            },
+        );
+        slog::info!(job, "x");
+        let mut keys = raw.0.lock().unwrap().clone();
+        let total = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(total, 13);
+        assert_eq!(keys.len(), total);
+    }
+
+    #[test]
+    fn prompt_facts_and_identity_never_carry_the_text() {
+        let facts = PromptFacts::of("hello world");
+        assert_eq!(facts.len, 11);
+        assert_eq!(facts.hash.len(), 12);
+        assert_eq!(identity(None), "localhost");
+        let id = identity(Some("s3cr3t-token"));
+        assert!(id.starts_with("token:") && id.len() == 12 && !id.contains("s3cr3t"));
+    }
+}

@@ -141,6 +141,9 @@ impl Flattener {
         collector.flat.fields.reverse();
         let _ = record.kv().serialize(record, &mut collector);
         collector.flat.fields[inherited..].reverse();
+        if !record.tag().is_empty() {
+            let _ = collector.emit_str(crate::keys::TARGET, record.tag());
+        }
 
         dedup_most_specific_wins(&mut flat.fields);
         &self.record

@@ -55,3 +55,5 @@ pub const ERROR: &str = "error";
 pub const THREAD: &str = "thread";
 pub const LOCATION: &str = "location";
 pub const MODULE: &str = "module";
+/// The `log` target or `tracing` target of a bridged record.
+pub const TARGET: &str = "target";

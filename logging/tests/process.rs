@@ -1,0 +1,144 @@
+//! Process-wide behaviour, each case in a child process of this test binary: startup errors,
+//! panics, and the `log`/`tracing` bridges (they install globals, once per process).
+
+mod support;
+
+use std::process::{Command, Output};
+use support::Line;
+
+const ROLE: &str = "LLORCH_TEST_CHILD_ROLE";
+
+/// Runs the test `name` of this binary again as a child with `role` and extra environment.
+fn run_child(name: &str, role: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env_remove("SLOG_LEVEL")
+        .env_remove("RUST_LOG")
+        .env_remove("LLORCH_LOG_FILE")
+        .env_remove("LLORCH_LOG_FORMAT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn child_role() -> Option<String> {
+    std::env::var(ROLE).ok()
+}
+
+fn json_lines(path: &std::path::Path) -> Vec<Line> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(Line::parse)
+        .collect()
+}
+
+#[test]
+fn an_invalid_slog_level_fails_startup_and_names_the_directive() {
+    if child_role().is_some() {
+        match logging::init("childbin", "0.0.0") {
+            Ok(_) => std::process::exit(0),
+            Err(error) => {
+                logging::report_startup_error("childbin", "0.0.0", &error);
+                std::process::exit(2);
+            }
+        }
+    }
+    let out = run_child(
+        "an_invalid_slog_level_fails_startup_and_names_the_directive",
+        "invalid-level",
+        &[("SLOG_LEVEL", "info,orchestratord=shouty")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .map(Line::parse)
+        .unwrap_or_else(|| panic!("no JSON line on stderr: {stderr}"));
+    assert_eq!(line.str("level"), "critical");
+    assert!(line.str("msg").contains("SLOG_LEVEL"), "{line:?}");
+    assert!(line.str("msg").contains("orchestratord=shouty"), "{line:?}");
+}
+
+#[test]
+fn a_panic_is_narrated_at_critical_with_context_and_flushed_before_the_process_ends() {
+    if child_role().is_some() {
+        let (root, guard) = logging::init("childbin", "0.0.0").unwrap();
+        // Only the panic hook can put the record on disk: the guard never flushes.
+        std::mem::forget(guard);
+        let job = root.new(slog::o!(logging::keys::JOB_ID => "job-42"));
+        std::thread::Builder::new()
+            .name("placement".into())
+            .spawn(move || slog_scope::scope(&job, || panic!("replica table is inconsistent")))
+            .unwrap()
+            .join()
+            .ok();
+        std::process::exit(0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("panic.jsonl");
+    let out = run_child(
+        "a_panic_is_narrated_at_critical_with_context_and_flushed_before_the_process_ends",
+        "panic",
+        &[
+            ("LLORCH_LOG_FILE", file.to_str().unwrap()),
+            ("LLORCH_LOG_FORMAT", "json"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines = json_lines(&file);
+    let panic = lines
+        .iter()
+        .find(|l| l.str("level") == "critical")
+        .unwrap_or_else(|| panic!("no critical record in {lines:?}"));
+    assert!(panic.str("msg").contains("replica table is inconsistent"));
+    assert!(panic.str("msg").contains("placement"));
+    assert_eq!(panic.str("thread"), "placement");
+    assert!(panic.str("location").contains("process.rs"), "{panic:?}");
+    assert_eq!(panic.str("job_id"), "job-42", "the scoped context is kept");
+    assert_eq!(panic.str("bin"), "childbin");
+}
+
+#[test]
+fn log_and_tracing_records_from_dependencies_reach_the_sinks() {
+    if child_role().is_some() {
+        let (_root, guard) = logging::init("childbin", "0.0.0").unwrap();
+        log::info!(target: "hyper::client::pool", "Pooling idle connection");
+        log::debug!(target: "hyper::client::pool", "hidden at info");
+        tracing::info!(target: "axum::serve", status = 200u64, path = "/health", "Served request");
+        tracing::debug!(target: "axum::serve", "hidden at info");
+        guard.level().set("info,h2=trace").unwrap();
+        tracing::trace!(target: "h2::codec", frame = "HEADERS", "Sent frame");
+        tracing::trace!(target: "h2c", "a different crate, still hidden");
+        drop(guard);
+        std::process::exit(0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bridges.jsonl");
+    let out = run_child(
+        "log_and_tracing_records_from_dependencies_reach_the_sinks",
+        "bridges",
+        &[
+            ("LLORCH_LOG_FILE", file.to_str().unwrap()),
+            ("LLORCH_LOG_FORMAT", "json"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines = json_lines(&file);
+    let msgs: Vec<&str> = lines.iter().map(|l| l.str("msg")).collect();
+    assert_eq!(
+        msgs,
+        ["Pooling idle connection", "Served request", "Sent frame"],
+        "{lines:?}"
+    );
+    assert_eq!(lines[0].str("target"), "hyper::client::pool");
+    assert_eq!(lines[0].str("level"), "info");
+    assert_eq!(lines[1].str("target"), "axum::serve");
+    assert_eq!(lines[1].get("status").unwrap(), 200);
+    assert_eq!(lines[1].str("path"), "/health");
+    assert_eq!(lines[2].str("level"), "trace");
+    assert_eq!(lines[2].str("frame"), "HEADERS");
+}
