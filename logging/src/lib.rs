@@ -222,7 +222,7 @@ fn pretty_sink(color: bool, out: Box<dyn Write + Send>) -> Sink {
         return Sink::direct("pretty (stderr)", Box::new(drain));
     }
     let staging = Staging::default();
-    let drain = slog_term::FullFormat::new(slog_term::PlainDecorator::new(staging.clone()))
+    let drain = slog_term::FullFormat::new(slog_term::PlainDecorator::new(staging.buffered()))
         .use_custom_timestamp(timestamp::write_pretty)
         .build();
     Sink::staged("pretty (stderr)", true, Box::new(drain), staging, out)
@@ -230,9 +230,9 @@ fn pretty_sink(color: bool, out: Box<dyn Write + Send>) -> Sink {
 
 fn json_sink(name: &'static str, out: Box<dyn Write + Send>) -> Sink {
     let staging = Staging::default();
-    let drain = slog_json::Json::new(staging.clone())
+    let drain = slog_json::Json::new(staging.buffered())
         .set_newlines(true)
-        .set_flush(false)
+        .set_flush(true)
         // slog serialises an `o!()` last pair first: this writes ts, level, msg.
         .add_key_value(o!(
             keys::MSG => PushFnValue(|record, ser| ser.emit(record.msg())),

@@ -38,6 +38,14 @@ impl Write for Staging {
     }
 }
 
+impl Staging {
+    /// The formatters write many small pieces per record; they go through this buffer and
+    /// reach the staging area once per record, when the formatter flushes.
+    pub(crate) fn buffered(&self) -> io::BufWriter<Staging> {
+        io::BufWriter::with_capacity(16 * 1024, self.clone())
+    }
+}
+
 const BATCH_LIMIT: usize = 64 * 1024;
 
 type SinkDrain = Box<dyn Drain<Ok = (), Err = io::Error> + Send>;
