@@ -38,6 +38,10 @@ pub const TOKENS_OUT: &str = "tokens_out";
 pub const FIRST_TOKEN_MS: &str = "first_token_ms";
 pub const DECODE_TIME_MS: &str = "decode_time_ms";
 pub const STOP_REASON: &str = "stop_reason";
+pub const MAX_TOKENS: &str = "max_tokens";
+pub const PRIORITY: &str = "priority";
+pub const REASON: &str = "reason";
+pub const ADDR: &str = "addr";
 pub const PROMPT_LEN: &str = "prompt_len";
 pub const PROMPT_HASH: &str = "prompt_hash";
 

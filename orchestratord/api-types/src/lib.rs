@@ -1,0 +1,292 @@
+//! The wire types of the llama-orch v1 API (`reference/api-contract.md`), without any server or
+//! runtime dependency, so the daemon and its clients agree on one definition.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    Completion,
+    Embedding,
+    Rerank,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    Llamacpp,
+    Vllm,
+    Tgi,
+    Triton,
+    Mock,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Llamacpp => "llamacpp",
+            Engine::Vllm => "vllm",
+            Engine::Tgi => "tgi",
+            Engine::Triton => "triton",
+            Engine::Mock => "mock",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Interactive,
+    Batch,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Interactive => "interactive",
+            Priority::Batch => "batch",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Determinism {
+    Strict,
+    BestEffort,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvHint {
+    Reuse,
+    Cold,
+}
+
+/// `POST /v1/tasks`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRequest {
+    pub task_id: String,
+    pub session_id: String,
+    pub workload: Workload,
+    pub model_ref: String,
+    pub engine: Engine,
+    pub ctx: u32,
+    pub priority: Priority,
+    pub max_tokens: u32,
+    pub deadline_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub determinism: Option<Determinism>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler_profile_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_hint: Option<KvHint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamLinks {
+    pub sse: String,
+}
+
+/// `202` answer to `POST /v1/tasks`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionResponse {
+    pub task_id: String,
+    pub queue_position: u32,
+    pub predicted_start_ms: u64,
+    pub backoff_ms: u64,
+    pub streams: StreamLinks,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    InvalidParams,
+    DeadlineUnmet,
+    AdmissionReject,
+    QueueFullDropLru,
+    PoolUnready,
+    PoolUnavailable,
+    ReplicaExhausted,
+    DecodeTimeout,
+    WorkerReset,
+    ModelDeprecated,
+    UntrustedArtifact,
+    MissingToken,
+    BadToken,
+    NotFound,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidParams => "INVALID_PARAMS",
+            ErrorCode::DeadlineUnmet => "DEADLINE_UNMET",
+            ErrorCode::AdmissionReject => "ADMISSION_REJECT",
+            ErrorCode::QueueFullDropLru => "QUEUE_FULL_DROP_LRU",
+            ErrorCode::PoolUnready => "POOL_UNREADY",
+            ErrorCode::PoolUnavailable => "POOL_UNAVAILABLE",
+            ErrorCode::ReplicaExhausted => "REPLICA_EXHAUSTED",
+            ErrorCode::DecodeTimeout => "DECODE_TIMEOUT",
+            ErrorCode::WorkerReset => "WORKER_RESET",
+            ErrorCode::ModelDeprecated => "MODEL_DEPRECATED",
+            ErrorCode::UntrustedArtifact => "UNTRUSTED_ARTIFACT",
+            ErrorCode::MissingToken => "MISSING_TOKEN",
+            ErrorCode::BadToken => "BAD_TOKEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// Every error answer, and the payload of the SSE `error` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_id: Option<String>,
+    pub retriable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_label: Option<String>,
+}
+
+/// SSE `started`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartedEvent {
+    pub queue_position: u32,
+    pub predicted_start_ms: u64,
+    pub pool_id: String,
+    pub replica_id: String,
+    pub engine: String,
+    pub engine_version: String,
+}
+
+/// SSE `token`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenEvent {
+    pub t: String,
+    pub i: u32,
+}
+
+/// SSE `metrics`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsEvent {
+    pub queue_depth: u32,
+    pub on_time_probability: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_budget_remaining: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_budget_remaining_ms: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Eos,
+    MaxTokens,
+    Stop,
+    Canceled,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Eos => "eos",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::Stop => "stop",
+            StopReason::Canceled => "canceled",
+        }
+    }
+}
+
+/// SSE `end`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndEvent {
+    pub tokens_out: u32,
+    pub decode_time_ms: u64,
+    /// Same value as `decode_time_ms`, for clients of the original contract.
+    pub decode_ms: u64,
+    pub first_token_ms: u64,
+    pub stop_reason: StopReason,
+}
+
+/// `GET /v1/sessions/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub ttl_ms_remaining: u64,
+    pub turns: u32,
+    pub kv_bytes: u64,
+    pub kv_warmth: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_budget_remaining: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_budget_remaining_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_budget_remaining: Option<f64>,
+}
+
+/// One engine in `GET /v1/capabilities`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineCapability {
+    pub engine: String,
+    pub engine_version: String,
+    pub ctx_max: u32,
+    pub max_tokens_out: u32,
+    pub slots: u32,
+    pub supported_workloads: Vec<Workload>,
+    pub features: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub api_version: String,
+    pub engines: Vec<EngineCapability>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaHealth {
+    pub replica_id: String,
+    pub ready: bool,
+    pub slots: u32,
+    pub busy: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolMetrics {
+    pub queue_depth: u32,
+    pub active_leases: u32,
+}
+
+/// `GET /v1/pools/{id}/health` (and each entry of `GET /v1/pools`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolHealth {
+    pub pool_id: String,
+    pub engine: String,
+    pub live: bool,
+    pub ready: bool,
+    pub draining: bool,
+    pub replicas: Vec<ReplicaHealth>,
+    pub last_error: Option<String>,
+    pub metrics: PoolMetrics,
+}

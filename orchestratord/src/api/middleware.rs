@@ -1,0 +1,108 @@
+//! Per request: the correlation id (echoed or generated, on every non-204 answer), the caller's
+//! identity and Bearer auth, and a narration line for the request.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use llorch_api_types::ErrorCode;
+use logging::keys;
+use slog::{debug, o, warn, Logger};
+use std::sync::Arc;
+use std::time::Instant;
+use subtle::ConstantTimeEq;
+
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+#[derive(Clone)]
+pub struct RequestContext {
+    pub correlation_id: String,
+    pub identity: String,
+    pub log: Logger,
+}
+
+fn valid_correlation_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let ok = !text.is_empty()
+        && text.len() <= 128
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then(|| text.to_string())
+}
+
+fn exempt_from_auth(path: &str) -> bool {
+    matches!(path, "/metrics" | "/health" | "/ready")
+}
+
+fn bearer(request: &Request) -> Option<&str> {
+    let value = request.headers().get("authorization")?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim)
+}
+
+pub async fn context(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let correlation_id = request
+        .headers()
+        .get(CORRELATION_HEADER)
+        .and_then(valid_correlation_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let presented = bearer(&request).map(str::to_string);
+    let identity = match (&state.auth_token, &presented) {
+        (Some(_), Some(token)) => logging::identity(Some(token)),
+        _ => logging::identity(None),
+    };
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let log = logging::component(&state.log, "http").new(o!(
+        keys::CORRELATION_ID => correlation_id.clone(),
+        keys::IDENTITY => identity.clone(),
+    ));
+
+    let refused = match (&state.auth_token, &presented) {
+        (Some(_), _) if exempt_from_auth(&path) => None,
+        (Some(_), None) => Some(ApiError::new(
+            ErrorCode::MissingToken,
+            "this server requires `Authorization: Bearer <token>`",
+        )),
+        (Some(expected), Some(token))
+            if !bool::from(expected.expose().as_bytes().ct_eq(token.as_bytes())) =>
+        {
+            Some(ApiError::new(
+                ErrorCode::BadToken,
+                "the bearer token is not valid for this server",
+            ))
+        }
+        _ => None,
+    };
+    let mut response = match refused {
+        Some(error) => {
+            warn!(log, "Refused {} {}: {}", method, path, error.envelope.message;
+                keys::ERROR_KIND => error.envelope.code.as_str());
+            error.into_response()
+        }
+        None => {
+            request.extensions_mut().insert(RequestContext {
+                correlation_id: correlation_id.clone(),
+                identity,
+                log: log.clone(),
+            });
+            next.run(request).await
+        }
+    };
+    let status = response.status();
+    if status != StatusCode::NO_CONTENT {
+        if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+            response.headers_mut().insert(CORRELATION_HEADER, value);
+        }
+    }
+    debug!(log, "Answered {} {} with {}", method, path, status.as_u16();
+        keys::DURATION_MS => started.elapsed().as_millis() as u64);
+    response
+}

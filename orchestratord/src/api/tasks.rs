@@ -1,0 +1,403 @@
+//! `POST /v1/tasks`, `GET /v1/tasks/{id}/stream`, `POST /v1/tasks/{id}/cancel`.
+
+use super::RequestContext;
+use crate::error::{describe_json_error, ApiError};
+use crate::metrics::{Canceled, EnginePolicy, EnginePoolPriority, Rejected};
+use crate::pool::{Admission, Pool};
+use crate::state::AppState;
+use crate::task::{Phase, SseEvent, Task};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use llorch_api_types::{
+    AdmissionResponse, ErrorCode, ErrorEnvelope, StreamLinks, TaskRequest, Workload,
+};
+use logging::{keys, JobContext, PromptFacts};
+use slog::{info, warn};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn validate(state: &AppState, request: &TaskRequest) -> Result<Arc<Pool>, ApiError> {
+    for (field, value) in [
+        ("task_id", &request.task_id),
+        ("session_id", &request.session_id),
+    ] {
+        if uuid::Uuid::parse_str(value).is_err() {
+            return Err(ApiError::invalid(format!("{field} must be a UUID")));
+        }
+    }
+    if request.workload != Workload::Completion {
+        return Err(ApiError::invalid(
+            "only the `completion` workload is supported",
+        ));
+    }
+    let pool = match &request.pool_id {
+        Some(pin) => {
+            let pool = state
+                .pool(pin)
+                .ok_or_else(|| ApiError::invalid(format!("pool_id '{pin}' names no pool")))?;
+            if pool.config.engine != request.engine || pool.config.model_ref != request.model_ref {
+                return Err(ApiError::invalid(format!(
+                    "pool '{pin}' serves engine '{}' model '{}', not the requested ones",
+                    pool.engine(),
+                    pool.config.model_ref
+                )));
+            }
+            if !pool.ready() {
+                return Err(ApiError::new(
+                    ErrorCode::PoolUnready,
+                    format!("pool '{pin}' is not ready"),
+                )
+                .pool(pool.engine(), pin)
+                .retry_after(1000));
+            }
+            pool
+        }
+        None => state
+            .pools
+            .iter()
+            .filter(|p| {
+                p.config.engine == request.engine && p.config.model_ref == request.model_ref
+            })
+            .find(|p| p.ready())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::PoolUnavailable,
+                    format!(
+                        "no ready pool serves engine '{}' model '{}'",
+                        request.engine.as_str(),
+                        request.model_ref
+                    ),
+                )
+                .retry_after(1000)
+            })?,
+    };
+    let c = &pool.config;
+    if request.ctx == 0 || request.ctx > c.ctx_max {
+        return Err(ApiError::invalid(format!(
+            "ctx must be between 1 and {} for pool '{}'",
+            c.ctx_max, c.id
+        )));
+    }
+    if request.max_tokens == 0 || request.max_tokens > c.max_tokens_out {
+        return Err(ApiError::invalid(format!(
+            "max_tokens must be between 1 and {} for pool '{}'",
+            c.max_tokens_out, c.id
+        )));
+    }
+    if request.deadline_ms == 0 {
+        return Err(ApiError::invalid("deadline_ms must be greater than 0"));
+    }
+    let prompt_chars = request.prompt.as_deref().map_or(0, |p| p.chars().count());
+    if prompt_chars > c.max_prompt_chars {
+        return Err(ApiError::invalid(format!(
+            "the prompt has {prompt_chars} characters; pool '{}' accepts at most {}",
+            c.id, c.max_prompt_chars
+        )));
+    }
+    if request
+        .temperature
+        .is_some_and(|t| !(0.0..=2.0).contains(&t))
+    {
+        return Err(ApiError::invalid("temperature must be between 0 and 2"));
+    }
+    if request.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+        return Err(ApiError::invalid("top_p must be in (0, 1]"));
+    }
+    Ok(pool.clone())
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<RequestContext>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let reject = |error: ApiError, engine: &str| {
+        state
+            .metrics
+            .tasks_rejected
+            .get_or_create(&Rejected {
+                engine: engine.to_string(),
+                reason: error.envelope.code.as_str().to_string(),
+            })
+            .inc();
+        warn!(ctx.log, "Rejected task: {}", error.envelope.message;
+            keys::ACTION => "admit", keys::ERROR_KIND => error.envelope.code.as_str());
+        error
+    };
+    if state.shutting_down() {
+        return Err(reject(
+            ApiError::new(ErrorCode::PoolUnavailable, "orchestratord is shutting down")
+                .retry_after(1000),
+            "unknown",
+        ));
+    }
+    let request: TaskRequest = serde_json::from_slice(&body).map_err(|e| {
+        reject(
+            ApiError::invalid(format!("invalid task request: {}", describe_json_error(&e))),
+            "unknown",
+        )
+    })?;
+    let engine = request.engine.as_str();
+    let pool = validate(&state, &request).map_err(|e| reject(e, engine))?;
+    let (position, predicted_start_ms) = pool.estimate(request.priority);
+    if predicted_start_ms > request.deadline_ms {
+        return Err(reject(
+            ApiError::new(
+                ErrorCode::DeadlineUnmet,
+                format!(
+                    "the task would start in about {predicted_start_ms} ms, after its deadline of {} ms",
+                    request.deadline_ms
+                ),
+            )
+            .pool(pool.engine(), pool.id()),
+            engine,
+        ));
+    }
+    if state.tasks.get(&request.task_id).is_some() {
+        return Err(reject(
+            ApiError::invalid("task_id is already in use"),
+            engine,
+        ));
+    }
+    state
+        .sessions
+        .begin_turn(&request.session_id)
+        .map_err(|m| reject(ApiError::invalid(m), engine))?;
+
+    let job_log = logging::job(
+        &pool.log,
+        &JobContext {
+            job_id: request.task_id.clone(),
+            session_id: request.session_id.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+        },
+    );
+    let admission_log = logging::component(&job_log, "admission");
+    let prompt = PromptFacts::of(request.prompt.as_deref().unwrap_or(""));
+    let task = Task::new(
+        request,
+        pool.id().into(),
+        ctx.correlation_id.clone(),
+        job_log,
+        position,
+        predicted_start_ms,
+    );
+    state.tasks.insert(task.clone());
+    let priority = task.priority();
+    let (position, predicted_start_ms) = match pool.admit(task.clone()) {
+        Admission::Queued {
+            position,
+            predicted_start_ms,
+        } => (position, predicted_start_ms),
+        Admission::QueuedAfterEviction {
+            position,
+            predicted_start_ms,
+            evicted,
+        } => {
+            evict(&state, &pool, &evicted);
+            (position, predicted_start_ms)
+        }
+        Admission::Full { retry_after_ms } => {
+            task.advance(Phase::Finished);
+            state.tasks.retire(&task.id);
+            state
+                .metrics
+                .admission_backpressure_events
+                .get_or_create(&EnginePolicy {
+                    engine: engine.into(),
+                    policy: pool.config.full_policy.label().into(),
+                })
+                .inc();
+            let error = ApiError::new(
+                ErrorCode::AdmissionReject,
+                format!(
+                    "the queue of pool '{}' is full ({} tasks); retry in {} ms",
+                    pool.id(),
+                    pool.config.queue_capacity,
+                    retry_after_ms
+                ),
+            )
+            .pool(engine, pool.id())
+            .retry_after(retry_after_ms)
+            .policy(pool.config.full_policy.label());
+            return Err(reject(error, engine));
+        }
+    };
+    let labels = EnginePoolPriority {
+        engine: engine.into(),
+        pool_id: pool.id().into(),
+        priority: priority.as_str().into(),
+    };
+    state.metrics.tasks_enqueued.get_or_create(&labels).inc();
+    state
+        .metrics
+        .queue_depth
+        .get_or_create(&labels)
+        .set(pool.queue_depth(priority) as i64);
+    info!(admission_log, "Accepted task; queued at position {} (ETA {} ms) on pool '{}'", position, predicted_start_ms, pool.id();
+        keys::ACTION => "admit", keys::QUEUE_POSITION => position, keys::PREDICTED_START_MS => predicted_start_ms,
+        keys::PRIORITY => priority.as_str(), keys::IDENTITY => ctx.identity.clone(), prompt);
+    let response = AdmissionResponse {
+        task_id: task.id.clone(),
+        queue_position: position,
+        predicted_start_ms,
+        backoff_ms: 0,
+        streams: StreamLinks {
+            sse: format!("/v1/tasks/{}/stream", task.id),
+        },
+    };
+    Ok((StatusCode::ACCEPTED, Json(response)).into_response())
+}
+
+fn evict(state: &AppState, pool: &Pool, evicted: &Arc<Task>) {
+    if evicted.advance(Phase::Finished) != Phase::Queued {
+        return;
+    }
+    state
+        .metrics
+        .admission_backpressure_events
+        .get_or_create(&EnginePolicy {
+            engine: pool.engine().into(),
+            policy: pool.config.full_policy.label().into(),
+        })
+        .inc();
+    warn!(evicted.log, "Evicted task from the full queue of pool '{}' to admit a newer one (drop-lru)", pool.id();
+        keys::ACTION => "evict", keys::ERROR_KIND => ErrorCode::QueueFullDropLru.as_str());
+    evicted.offer(SseEvent::error(&ErrorEnvelope {
+        code: ErrorCode::QueueFullDropLru,
+        message: format!(
+            "evicted from the full queue of pool '{}' (drop-lru)",
+            pool.id()
+        ),
+        engine: Some(pool.engine().into()),
+        pool_id: Some(pool.id().into()),
+        retriable: true,
+        retry_after_ms: Some(pool.predict_start_ms(pool.queued()).max(1)),
+        policy_label: Some("drop-lru".into()),
+    }));
+    state.tasks.retire(&evicted.id);
+}
+
+/// Cancels a task. A queued task is taken out of its queue and ended here; a running task is
+/// ended by its runner, which closes the engine request.
+pub fn cancel_task(state: &AppState, task: &Arc<Task>, reason: &'static str) {
+    task.cancel_with(reason);
+    if !task.finish_if_queued() {
+        return;
+    }
+    if let Some(pool) = state.pool(&task.pool_id) {
+        pool.remove(&task.id);
+        state
+            .metrics
+            .tasks_canceled
+            .get_or_create(&Canceled {
+                engine: pool.engine().into(),
+                pool_id: pool.id().into(),
+                reason: reason.into(),
+            })
+            .inc();
+        state
+            .metrics
+            .queue_depth
+            .get_or_create(&EnginePoolPriority {
+                engine: pool.engine().into(),
+                pool_id: pool.id().into(),
+                priority: task.priority().as_str().into(),
+            })
+            .set(pool.queue_depth(task.priority()) as i64);
+    }
+    info!(task.log, "Canceled task while it was queued ({})", if reason == "disconnect" { "the client disconnected" } else { "the client asked" };
+        keys::ACTION => "cancel", keys::REASON => reason);
+    task.offer(SseEvent::end(&task.canceled_end(0, 0, 0)));
+    state.tasks.retire(&task.id);
+}
+
+/// Cancels the task when the stream is dropped before its last event (client disconnect).
+struct DisconnectGuard {
+    state: Arc<AppState>,
+    task: Arc<Task>,
+    finished: bool,
+}
+
+impl Drop for DisconnectGuard {
+    fn drop(&mut self) {
+        let enabled = self.state.config.server.cancel_on_disconnect;
+        if !self.finished && enabled && self.task.phase() != Phase::Finished {
+            cancel_task(&self.state, &self.task, "disconnect");
+        }
+    }
+}
+
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let task = state
+        .tasks
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("task"))?;
+    let receiver = task
+        .take_receiver()
+        .ok_or_else(|| ApiError::invalid("this task is already being streamed"))?;
+    let guard = DisconnectGuard {
+        state: state.clone(),
+        task: task.clone(),
+        finished: false,
+    };
+    let events =
+        futures_util::stream::unfold((receiver, guard), |(mut receiver, mut guard)| async move {
+            if guard.finished {
+                return None;
+            }
+            loop {
+                let event = receiver.recv().await?;
+                if event.name == "token" && guard.task.cancel.is_cancelled() {
+                    continue;
+                }
+                guard.finished = matches!(event.name, "end" | "error");
+                let sse = Event::default().event(event.name).data(event.data);
+                return Some((Ok::<Event, Infallible>(sse), (receiver, guard)));
+            }
+        });
+    let heartbeat = state.config.server.heartbeat_ms;
+    let sse = Sse::new(events);
+    let sse = if heartbeat > 0 {
+        sse.keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_millis(heartbeat))
+                .text("keep-alive"),
+        )
+        .into_response()
+    } else {
+        sse.into_response()
+    };
+    let mut response = sse;
+    response
+        .headers_mut()
+        .insert("cache-control", "no-cache".parse().expect("static header"));
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", "no".parse().expect("static header"));
+    Ok(response)
+}
+
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let task = state
+        .tasks
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("task"))?;
+    if task.phase() != Phase::Finished && !task.cancel.is_cancelled() {
+        info!(ctx.log, "Asked to cancel task"; keys::JOB_ID => task.id.clone(), keys::ACTION => "cancel");
+        cancel_task(&state, &task, "client");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

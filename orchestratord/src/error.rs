@@ -1,0 +1,124 @@
+//! Errors as the contract's envelope and HTTP status (§2).
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use llorch_api_types::{ErrorCode, ErrorEnvelope};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub envelope: ErrorEnvelope,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let status = match code {
+            ErrorCode::InvalidParams | ErrorCode::DeadlineUnmet | ErrorCode::ModelDeprecated => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::AdmissionReject | ErrorCode::QueueFullDropLru => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ErrorCode::PoolUnready
+            | ErrorCode::PoolUnavailable
+            | ErrorCode::ReplicaExhausted
+            | ErrorCode::DecodeTimeout
+            | ErrorCode::WorkerReset => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::UntrustedArtifact => StatusCode::FORBIDDEN,
+            ErrorCode::MissingToken | ErrorCode::BadToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let retriable = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        );
+        ApiError {
+            status,
+            envelope: ErrorEnvelope {
+                code,
+                message: message.into(),
+                engine: None,
+                pool_id: None,
+                retriable,
+                retry_after_ms: None,
+                policy_label: None,
+            },
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::InvalidParams, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn pool(mut self, engine: &str, pool_id: &str) -> Self {
+        self.envelope.engine = Some(engine.to_string());
+        self.envelope.pool_id = Some(pool_id.to_string());
+        self
+    }
+
+    pub fn retry_after(mut self, ms: u64) -> Self {
+        self.envelope.retry_after_ms = Some(ms);
+        self
+    }
+
+    pub fn policy(mut self, label: &str) -> Self {
+        self.envelope.policy_label = Some(label.to_string());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let retry_after_ms = self.envelope.retry_after_ms;
+        let mut response = (self.status, Json(self.envelope)).into_response();
+        if let Some(ms) = retry_after_ms {
+            let headers = response.headers_mut();
+            let seconds = ms.div_ceil(1000).max(1);
+            headers.insert("Retry-After", HeaderValue::from(seconds));
+            headers.insert("X-Backoff-Ms", HeaderValue::from(ms));
+        }
+        response
+    }
+}
+
+/// serde's messages quote the offending value; a value may be prompt text, so it is cut out.
+pub fn describe_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None if c == '"' => {
+                out.push(c);
+                quote = Some('"');
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_do_not_echo_values() {
+        let e = serde_json::from_str::<u32>("\"CANARY secret prompt\"").unwrap_err();
+        let text = describe_json_error(&e);
+        assert!(!text.contains("CANARY"), "{text}");
+        assert!(text.contains("expected u32"), "{text}");
+    }
+}

@@ -1,0 +1,141 @@
+//! orchestratord: admits generation tasks into bounded per-pool queues, places them on engine
+//! replicas, streams tokens over SSE, and narrates every job, pool and replica.
+
+pub mod api;
+pub mod config;
+mod error;
+mod job;
+mod metrics;
+mod pool;
+mod sessions;
+pub mod shutdown;
+pub mod state;
+mod task;
+
+use config::Config;
+use logging::{keys, LevelHandle, LogStats, Secret};
+use slog::{crit, info, Logger};
+use state::AppState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What `main` (or a test) hands the daemon besides its configuration.
+#[derive(Default)]
+pub struct Options {
+    pub auth_token: Option<String>,
+    pub level: Option<LevelHandle>,
+    pub log_stats: Option<Arc<LogStats>>,
+    /// The log format and level, for the startup narration.
+    pub log_description: Option<String>,
+}
+
+/// A daemon bound to its address, not yet serving.
+pub struct Daemon {
+    pub state: Arc<AppState>,
+    pub listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// Why the daemon refused to start.
+#[derive(Debug)]
+pub struct StartError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Validates the bind, builds the pools and binds the listener.
+pub async fn bind(config: Config, log: &Logger, options: Options) -> Result<Daemon, StartError> {
+    let addr = config.server.addr;
+    let token = options.auth_token.filter(|t| !t.is_empty());
+    if token.is_none() && !addr.ip().is_loopback() {
+        let error = StartError {
+            code: "NON_LOOPBACK_WITHOUT_TOKEN",
+            message: format!(
+                "refusing to listen on {addr} without AUTH_TOKEN: only loopback addresses may run without auth"
+            ),
+        };
+        crit!(log, "Cannot start: {}", error.message; keys::ERROR_KIND => error.code, keys::ADDR => addr.to_string());
+        return Err(error);
+    }
+    let state = AppState::new(
+        config,
+        log,
+        token.map(Secret::new),
+        options.level,
+        options.log_stats,
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let error = StartError { code: "BIND_FAILED", message: format!("cannot listen on {addr}: {e}") };
+        crit!(log, "Cannot start: {}", error.message; keys::ERROR_KIND => error.code, keys::ADDR => addr.to_string());
+        error
+    })?;
+    let addr = listener.local_addr().map_err(|e| StartError {
+        code: "BIND_FAILED",
+        message: e.to_string(),
+    })?;
+    for pool in &state.pools {
+        let dispatch_state = state.clone();
+        tokio::spawn(pool.clone().dispatch(move |pool, placement, task| {
+            job::start(dispatch_state.clone(), pool, placement, task)
+        }));
+    }
+    let pools: Vec<String> = state
+        .pools
+        .iter()
+        .map(|p| {
+            format!(
+                "'{}' ({} × {} slots, {})",
+                p.id(),
+                p.replicas.len(),
+                p.config.slots_per_replica,
+                p.engine()
+            )
+        })
+        .collect();
+    info!(log, "Listening on http://{} with pools {}{}; auth {}", addr, pools.join(", "),
+        options.log_description.map(|d| format!("; logging {d}")).unwrap_or_default(),
+        if state.auth_token.is_some() { "on (Bearer token)" } else { "off (loopback only)" };
+        keys::ADDR => addr.to_string(), keys::ACTION => "start");
+    if state.ready() {
+        info!(log, "Ready: {} of {} pools can take tasks", state.pools.iter().filter(|p| p.ready()).count(), state.pools.len();
+            keys::ACTION => "ready");
+    }
+    Ok(Daemon {
+        state,
+        listener,
+        addr,
+    })
+}
+
+impl Daemon {
+    /// Serves until `stop` resolves, then shuts down gracefully (see [`shutdown`]).
+    pub async fn serve(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let app = api::router(self.state.clone());
+        let shutdown_state = state.clone();
+        tokio::spawn(async move {
+            stop.await;
+            shutdown::drain(&shutdown_state).await;
+            let _ = drained_tx.send(());
+        });
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = drained_rx.await;
+            })
+            .await?;
+        info!(state.log, "Stopped: every stream has ended"; keys::ACTION => "stop");
+        Ok(())
+    }
+}

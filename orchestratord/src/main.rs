@@ -1,0 +1,97 @@
+//! `orchestratord`: runs the daemon with the embedded default configuration, or `--config`.
+
+use clap::Parser;
+use logging::keys;
+use orchestratord::config::Config;
+use slog::{crit, info};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const BIN: &str = "orchestratord";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The llama-orch daemon: admission, placement and SSE streaming of LLM tasks, narrated.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML configuration file; without it the embedded default (one mock pool) applies.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides the configuration).
+    #[arg(long, env = "ORCHD_ADDR")]
+    addr: Option<std::net::SocketAddr>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (log, guard) = match logging::init(BIN, VERSION) {
+        Ok(built) => built,
+        Err(error) => {
+            logging::report_startup_error(BIN, VERSION, &error);
+            return ExitCode::from(2);
+        }
+    };
+    let code = run(cli, &log, &guard);
+    info!(log, "Exiting with code {}", if code == ExitCode::SUCCESS { 0 } else { 1 }; keys::ACTION => "exit");
+    drop(log);
+    drop(guard);
+    code
+}
+
+fn run(cli: Cli, log: &slog::Logger, guard: &logging::LogGuard) -> ExitCode {
+    let mut config = match &cli.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(error) => {
+                crit!(log, "Cannot start: {}", error; keys::ERROR_KIND => "INVALID_CONFIG");
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::embedded(),
+    };
+    if let Some(addr) = cli.addr {
+        config.server.addr = addr;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            crit!(log, "Cannot start the async runtime: {}", error);
+            return ExitCode::from(2);
+        }
+    };
+    let options = orchestratord::Options {
+        auth_token: std::env::var("AUTH_TOKEN").ok(),
+        level: Some(guard.level().clone()),
+        log_stats: Some(guard.stats().clone()),
+        log_description: Some(format!(
+            "{} at level '{}'{}",
+            guard.config().format.as_str(),
+            guard.level().current(),
+            guard
+                .config()
+                .file
+                .as_ref()
+                .map(|f| format!(" and to {}", f.display()))
+                .unwrap_or_default()
+        )),
+    };
+    runtime.block_on(async {
+        let daemon = match orchestratord::bind(config, log, options).await {
+            Ok(daemon) => daemon,
+            Err(_) => return ExitCode::from(2),
+        };
+        match daemon.serve(orchestratord::shutdown::signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                crit!(log, "The server failed: {}", error);
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,214 @@
+//! The metrics of `reference/api-contract.md` §4, exposed with prometheus-client.
+
+use logging::LogStats;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnginePoolPriority {
+    pub engine: String,
+    pub pool_id: String,
+    pub priority: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Started {
+    pub engine: String,
+    pub engine_version: String,
+    pub pool_id: String,
+    pub replica_id: String,
+    pub priority: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Canceled {
+    pub engine: String,
+    pub pool_id: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Rejected {
+    pub engine: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnginePoolReplica {
+    pub engine: String,
+    pub pool_id: String,
+    pub replica_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnginePolicy {
+    pub engine: String,
+    pub policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabel {
+    pub pool_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolReason {
+    pub pool_id: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LevelLabel {
+    pub level: String,
+}
+
+type Histograms = Family<EnginePoolPriority, Histogram, fn() -> Histogram>;
+
+fn latency_ms() -> Histogram {
+    Histogram::new(
+        [
+            1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+            30000.0,
+        ]
+        .into_iter(),
+    )
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub tasks_enqueued: Family<EnginePoolPriority, Counter>,
+    pub tasks_started: Family<Started, Counter>,
+    pub tasks_canceled: Family<Canceled, Counter>,
+    pub tasks_rejected: Family<Rejected, Counter>,
+    pub queue_depth: Family<EnginePoolPriority, Gauge>,
+    pub latency_first_token_ms: Histograms,
+    pub latency_decode_ms: Histograms,
+    pub tokens_in: Family<EnginePoolReplica, Counter>,
+    pub tokens_out: Family<EnginePoolReplica, Counter>,
+    pub admission_backpressure_events: Family<EnginePolicy, Counter>,
+    pub pool_ready: Family<PoolLabel, Gauge>,
+    pub active_leases: Family<PoolLabel, Gauge>,
+    pub replica_restarts: Family<PoolReason, Counter>,
+    log_records_dropped: Family<LevelLabel, Counter>,
+    log_stats: Option<Arc<LogStats>>,
+}
+
+impl Metrics {
+    pub fn new(log_stats: Option<Arc<LogStats>>) -> Self {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            tasks_enqueued: Family::default(),
+            tasks_started: Family::default(),
+            tasks_canceled: Family::default(),
+            tasks_rejected: Family::default(),
+            queue_depth: Family::default(),
+            latency_first_token_ms: Family::new_with_constructor(latency_ms),
+            latency_decode_ms: Family::new_with_constructor(latency_ms),
+            tokens_in: Family::default(),
+            tokens_out: Family::default(),
+            admission_backpressure_events: Family::default(),
+            pool_ready: Family::default(),
+            active_leases: Family::default(),
+            replica_restarts: Family::default(),
+            log_records_dropped: Family::default(),
+            log_stats,
+            registry: Registry::default(),
+        };
+        // prometheus-client appends `_total` to counter names.
+        registry.register(
+            "tasks_enqueued",
+            "Tasks admitted into a queue",
+            m.tasks_enqueued.clone(),
+        );
+        registry.register(
+            "tasks_started",
+            "Tasks placed on a replica",
+            m.tasks_started.clone(),
+        );
+        registry.register(
+            "tasks_canceled",
+            "Tasks canceled, by reason",
+            m.tasks_canceled.clone(),
+        );
+        registry.register(
+            "tasks_rejected",
+            "Tasks refused at admission, by reason",
+            m.tasks_rejected.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Tasks waiting in a queue",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "latency_first_token_ms",
+            "Milliseconds from admission to the first token",
+            m.latency_first_token_ms.clone(),
+        );
+        registry.register(
+            "latency_decode_ms",
+            "Milliseconds from the first token to the end",
+            m.latency_decode_ms.clone(),
+        );
+        registry.register(
+            "tokens_in",
+            "Prompt tokens sent to engines",
+            m.tokens_in.clone(),
+        );
+        registry.register(
+            "tokens_out",
+            "Tokens streamed from engines",
+            m.tokens_out.clone(),
+        );
+        registry.register(
+            "admission_backpressure_events",
+            "Admissions refused or evicted because a queue was full",
+            m.admission_backpressure_events.clone(),
+        );
+        registry.register(
+            "pool_ready",
+            "1 when the pool has a ready replica",
+            m.pool_ready.clone(),
+        );
+        registry.register(
+            "active_leases",
+            "Replica slots in use",
+            m.active_leases.clone(),
+        );
+        registry.register(
+            "replica_restarts",
+            "Engine process restarts, by reason",
+            m.replica_restarts.clone(),
+        );
+        registry.register(
+            "log_records_dropped",
+            "Narration records lost to log channel overflow",
+            m.log_records_dropped.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The OpenMetrics text of every metric (TYPE lines even before any sample).
+    pub fn render(&self) -> String {
+        if let Some(stats) = &self.log_stats {
+            for level in [slog::Level::Debug, slog::Level::Trace] {
+                let counter = self.log_records_dropped.get_or_create(&LevelLabel {
+                    level: logging::level_word(level).to_string(),
+                });
+                let seen = counter.get();
+                let now = stats.dropped(level);
+                if now > seen {
+                    counter.inc_by(now - seen);
+                }
+            }
+        }
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}

@@ -1,0 +1,317 @@
+//! A pool: its replicas, its bounded two-class queue, its service-rate estimate, and the
+//! dispatcher that places queued tasks on the least-loaded ready replica.
+
+use crate::config::{FullPolicy, PoolConfig};
+use crate::task::Task;
+use adapter_api::WorkerAdapter;
+use llorch_api_types::Priority;
+use logging::keys;
+use slog::{info, Logger};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub struct Replica {
+    pub id: String,
+    pub adapter: Arc<dyn WorkerAdapter>,
+    pub slots: u32,
+    pub log: Logger,
+    busy: AtomicU32,
+    ready: AtomicBool,
+}
+
+impl Replica {
+    pub fn new(id: String, adapter: Arc<dyn WorkerAdapter>, slots: u32, log: Logger) -> Self {
+        Replica {
+            id,
+            adapter,
+            slots,
+            log,
+            busy: AtomicU32::new(0),
+            ready: AtomicBool::new(true),
+        }
+    }
+
+    pub fn busy(&self) -> u32 {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn release(&self) {
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    interactive: VecDeque<Arc<Task>>,
+    batch: VecDeque<Arc<Task>>,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.interactive.len() + self.batch.len()
+    }
+
+    fn class(&mut self, priority: Priority) -> &mut VecDeque<Arc<Task>> {
+        match priority {
+            Priority::Interactive => &mut self.interactive,
+            Priority::Batch => &mut self.batch,
+        }
+    }
+
+    /// Tasks that start before a new task of `priority`.
+    fn ahead_of(&self, priority: Priority) -> usize {
+        match priority {
+            Priority::Interactive => self.interactive.len(),
+            Priority::Batch => self.len(),
+        }
+    }
+}
+
+/// What admission decided.
+pub enum Admission {
+    Queued {
+        position: u32,
+        predicted_start_ms: u64,
+    },
+    /// Queued after evicting the oldest lower-or-equal priority task (`drop-lru`).
+    QueuedAfterEviction {
+        position: u32,
+        predicted_start_ms: u64,
+        evicted: Arc<Task>,
+    },
+    Full {
+        retry_after_ms: u64,
+    },
+}
+
+pub struct Placement {
+    pub replica: Arc<Replica>,
+    pub reason: String,
+}
+
+pub struct Pool {
+    pub config: PoolConfig,
+    pub engine_version: String,
+    pub log: Logger,
+    pub replicas: Vec<Arc<Replica>>,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    service_ms: Mutex<f64>,
+    draining: AtomicBool,
+}
+
+impl Pool {
+    pub fn new(
+        config: PoolConfig,
+        engine_version: String,
+        log: Logger,
+        replicas: Vec<Arc<Replica>>,
+    ) -> Self {
+        let mock = &config.mock;
+        let prior_ms = match mock.tokens_per_sec {
+            0 => mock.first_token_delay_ms as f64 + 1.0,
+            rate => {
+                mock.first_token_delay_ms as f64
+                    + 1000.0 * f64::from(mock.token_count) / f64::from(rate)
+            }
+        };
+        Pool {
+            config,
+            engine_version,
+            log,
+            replicas,
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            service_ms: Mutex::new(prior_ms),
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub fn engine(&self) -> &'static str {
+        self.config.engine.as_str()
+    }
+
+    pub fn ready(&self) -> bool {
+        !self.draining.load(Ordering::Relaxed) && self.replicas.iter().any(|r| r.ready())
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn total_slots(&self) -> u32 {
+        self.replicas
+            .iter()
+            .filter(|r| r.ready())
+            .map(|r| r.slots)
+            .sum()
+    }
+
+    pub fn active_leases(&self) -> u32 {
+        self.replicas.iter().map(|r| r.busy()).sum()
+    }
+
+    pub fn queue_depth(&self, priority: Priority) -> usize {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.class(priority).len()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn service_estimate_ms(&self) -> f64 {
+        *self.service_ms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Folds a measured service time into the estimate (EWMA, α = 0.2).
+    pub fn record_service(&self, elapsed: Duration) {
+        let mut s = self.service_ms.lock().unwrap_or_else(|p| p.into_inner());
+        *s = 0.8 * *s + 0.2 * elapsed.as_secs_f64() * 1000.0;
+    }
+
+    /// Milliseconds until a task with `ahead` tasks before it gets a slot.
+    pub fn predict_start_ms(&self, ahead: usize) -> u64 {
+        let slots = self.total_slots().max(1) as usize;
+        let free = slots.saturating_sub(self.active_leases() as usize);
+        if ahead < free {
+            return 0;
+        }
+        let rounds = (ahead - free) / slots + 1;
+        (rounds as f64 * self.service_estimate_ms()).ceil() as u64
+    }
+
+    /// Where a new task of `priority` would stand, and when it would start.
+    pub fn estimate(&self, priority: Priority) -> (u32, u64) {
+        let ahead = self
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ahead_of(priority);
+        (ahead as u32 + 1, self.predict_start_ms(ahead))
+    }
+
+    pub fn admit(&self, task: Arc<Task>) -> Admission {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let priority = task.priority();
+        let mut evicted = None;
+        if q.len() >= self.config.queue_capacity {
+            let victim = match self.config.full_policy {
+                FullPolicy::Reject => None,
+                FullPolicy::DropLru => match (q.batch.is_empty(), priority) {
+                    (false, _) => q.batch.pop_front(),
+                    (true, Priority::Interactive) => q.interactive.pop_front(),
+                    (true, Priority::Batch) => None,
+                },
+            };
+            match victim {
+                Some(v) => evicted = Some(v),
+                None => {
+                    let retry_after_ms = self.predict_start_ms(q.len()).max(1);
+                    return Admission::Full { retry_after_ms };
+                }
+            }
+        }
+        let ahead = q.ahead_of(priority);
+        q.class(priority).push_back(task);
+        drop(q);
+        self.wake.notify_one();
+        let position = ahead as u32 + 1;
+        let predicted_start_ms = self.predict_start_ms(ahead);
+        match evicted {
+            Some(evicted) => Admission::QueuedAfterEviction {
+                position,
+                predicted_start_ms,
+                evicted,
+            },
+            None => Admission::Queued {
+                position,
+                predicted_start_ms,
+            },
+        }
+    }
+
+    /// Removes a queued task (cancel before start); false when it was not queued.
+    pub fn remove(&self, task_id: &str) -> bool {
+        let mut guard = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let q = &mut *guard;
+        for class in [&mut q.interactive, &mut q.batch] {
+            if let Some(i) = class.iter().position(|t| t.id == task_id) {
+                class.remove(i);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn pop(&self) -> Option<Arc<Task>> {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.interactive.pop_front().or_else(|| q.batch.pop_front())
+    }
+
+    /// The least-loaded ready replica with a free slot; ties go to the first in order.
+    fn place(&self) -> Option<Placement> {
+        let candidates: Vec<&Arc<Replica>> = self
+            .replicas
+            .iter()
+            .filter(|r| r.ready() && r.busy() < r.slots)
+            .collect();
+        let replica = candidates
+            .iter()
+            .min_by(|a, b| {
+                let load = |r: &Replica| r.busy() as f64 / r.slots as f64;
+                load(a).total_cmp(&load(b))
+            })?
+            .to_owned()
+            .clone();
+        let reason = format!(
+            "least loaded ({} of {} slots busy; {} replica{} with free slots)",
+            replica.busy(),
+            replica.slots,
+            candidates.len(),
+            if candidates.len() == 1 { "" } else { "s" }
+        );
+        replica.busy.fetch_add(1, Ordering::Relaxed);
+        Some(Placement { replica, reason })
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops handing out leases; in-flight jobs go on.
+    pub fn start_draining(&self) {
+        if !self.draining.swap(true, Ordering::Relaxed) {
+            info!(self.log, "Draining pool '{}': no new leases; {} jobs in flight", self.id(), self.active_leases();
+                keys::ACTION => "drain");
+        }
+    }
+
+    /// Waits for a queued task and a free slot, and hands both to `start`, forever.
+    pub async fn dispatch(self: Arc<Self>, start: impl Fn(Arc<Pool>, Placement, Arc<Task>)) {
+        loop {
+            while !self.draining() {
+                let Some(placement) = self.place() else { break };
+                match self.pop() {
+                    Some(task) => start(self.clone(), placement, task),
+                    None => {
+                        placement.replica.release();
+                        break;
+                    }
+                }
+            }
+            self.wake.notified().await;
+        }
+    }
+}

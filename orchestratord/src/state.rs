@@ -1,0 +1,105 @@
+//! Everything the handlers share.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::pool::{Pool, Replica};
+use crate::sessions::Sessions;
+use crate::task::TaskRegistry;
+use logging::{keys, LevelHandle, PoolContext, Secret};
+use mock_engine::MockEngine;
+use slog::{info, o, Logger};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub struct AppState {
+    pub config: Config,
+    pub log: Logger,
+    pub pools: Vec<Arc<Pool>>,
+    pub tasks: TaskRegistry,
+    pub sessions: Sessions,
+    pub metrics: Metrics,
+    pub auth_token: Option<Secret<String>>,
+    pub level: Option<LevelHandle>,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        log: &Logger,
+        auth_token: Option<Secret<String>>,
+        level: Option<LevelHandle>,
+        log_stats: Option<Arc<logging::LogStats>>,
+    ) -> Arc<AppState> {
+        let daemon = log.new(o!());
+        let metrics = Metrics::new(log_stats);
+        let pools = config
+            .pools
+            .iter()
+            .map(|pc| {
+                let engine_version = MockEngine::VERSION.to_string();
+                let pool_log = logging::pool(
+                    &daemon,
+                    &PoolContext {
+                        pool_id: pc.id.clone(),
+                        engine: pc.engine.as_str().into(),
+                        engine_version: engine_version.clone(),
+                        model_ref: pc.model_ref.clone(),
+                    },
+                );
+                let replicas = (0..pc.replicas)
+                    .map(|i| {
+                        let id = format!("{}-r{i}", pc.id);
+                        let replica_log = logging::replica(&pool_log, &id, None);
+                        info!(replica_log, "Replica {} is ready: built-in mock engine with {} slots", id, pc.slots_per_replica;
+                            keys::ACTION => "ready");
+                        let adapter = Arc::new(MockEngine::new(pc.mock.clone()));
+                        Arc::new(Replica::new(id, adapter, pc.slots_per_replica, replica_log))
+                    })
+                    .collect();
+                let pool = Arc::new(Pool::new(pc.clone(), engine_version, pool_log, replicas));
+                metrics
+                    .pool_ready
+                    .get_or_create(&crate::metrics::PoolLabel { pool_id: pc.id.clone() })
+                    .set(i64::from(pool.ready()));
+                pool
+            })
+            .collect();
+        Arc::new(AppState {
+            config,
+            log: daemon,
+            pools,
+            tasks: TaskRegistry::default(),
+            sessions: Sessions::default(),
+            metrics,
+            auth_token,
+            level,
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn pool(&self, id: &str) -> Option<&Arc<Pool>> {
+        self.pools.iter().find(|p| p.id() == id)
+    }
+
+    pub fn ready(&self) -> bool {
+        !self.shutting_down() && self.pools.iter().any(|p| p.ready())
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        for pool in &self.pools {
+            pool.start_draining();
+            self.metrics
+                .pool_ready
+                .get_or_create(&crate::metrics::PoolLabel {
+                    pool_id: pool.id().into(),
+                })
+                .set(0);
+        }
+    }
+}

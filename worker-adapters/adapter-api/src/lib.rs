@@ -1,0 +1,85 @@
+//! One interface over every engine. An adapter submits a job and returns a stream of token
+//! events; dropping the stream cancels the job at the engine.
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use llorch_api_types::{ErrorCode, StopReason};
+use std::fmt;
+
+/// What the engine is asked to generate. The prompt is data: adapters never log it.
+#[derive(Clone, Debug)]
+pub struct SubmitRequest {
+    pub job_id: String,
+    pub correlation_id: String,
+    pub prompt: String,
+    pub max_tokens: u32,
+    pub seed: Option<i64>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub stop: Vec<String>,
+}
+
+/// One step of a generation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngineEvent {
+    Token {
+        text: String,
+        index: u32,
+    },
+    End {
+        tokens_in: Option<u32>,
+        tokens_out: u32,
+        stop_reason: StopReason,
+    },
+}
+
+/// An engine failure, mapped to a contract error code.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdapterError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retriable: bool,
+}
+
+impl AdapterError {
+    pub fn new(code: ErrorCode, message: impl Into<String>, retriable: bool) -> Self {
+        AdapterError {
+            code,
+            message: message.into(),
+            retriable,
+        }
+    }
+}
+
+impl fmt::Display for AdapterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for AdapterError {}
+
+pub type TokenStream = BoxStream<'static, Result<EngineEvent, AdapterError>>;
+
+/// Health of one engine replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineHealth {
+    Loading,
+    Ready,
+}
+
+pub trait WorkerAdapter: Send + Sync {
+    /// `llamacpp`, `vllm`, `tgi`, `triton`, `mock`.
+    fn engine(&self) -> &'static str;
+
+    fn engine_version(&self) -> BoxFuture<'_, Result<String, AdapterError>>;
+
+    fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>>;
+
+    /// Starts a generation. `log` is the job's logger: the adapter narrates on it.
+    fn submit(
+        &self,
+        request: SubmitRequest,
+        log: slog::Logger,
+    ) -> BoxFuture<'_, Result<TokenStream, AdapterError>>;
+}
