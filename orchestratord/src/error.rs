@@ -8,7 +8,7 @@ use llorch_api_types::{ErrorCode, ErrorEnvelope};
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub envelope: ErrorEnvelope,
+    pub envelope: Box<ErrorEnvelope>,
 }
 
 impl ApiError {
@@ -36,7 +36,7 @@ impl ApiError {
         );
         ApiError {
             status,
-            envelope: ErrorEnvelope {
+            envelope: Box::new(ErrorEnvelope {
                 code,
                 message: message.into(),
                 engine: None,
@@ -44,7 +44,7 @@ impl ApiError {
                 retriable,
                 retry_after_ms: None,
                 policy_label: None,
-            },
+            }),
         }
     }
 
@@ -76,7 +76,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after_ms = self.envelope.retry_after_ms;
-        let mut response = (self.status, Json(self.envelope)).into_response();
+        let mut response = (self.status, Json(*self.envelope)).into_response();
         if let Some(ms) = retry_after_ms {
             let headers = response.headers_mut();
             let seconds = ms.div_ceil(1000).max(1);

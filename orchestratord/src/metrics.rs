@@ -70,13 +70,9 @@ pub struct LevelLabel {
 type Histograms = Family<EnginePoolPriority, Histogram, fn() -> Histogram>;
 
 fn latency_ms() -> Histogram {
-    Histogram::new(
-        [
-            1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
-            30000.0,
-        ]
-        .into_iter(),
-    )
+    Histogram::new([
+        1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    ])
 }
 
 pub struct Metrics {

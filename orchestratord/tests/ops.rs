@@ -1,0 +1,285 @@
+//! The daemon around the tasks: metrics, auth, health and readiness, pools, sessions,
+//! graceful shutdown.
+
+mod support;
+
+use serde_json::Value;
+use slog::Level;
+use std::time::Duration;
+use support::{config, start, start_with, task};
+
+const CONTRACT_METRICS: &[(&str, &str)] = &[
+    ("tasks_enqueued", "counter"),
+    ("tasks_started", "counter"),
+    ("tasks_canceled", "counter"),
+    ("tasks_rejected", "counter"),
+    ("queue_depth", "gauge"),
+    ("latency_first_token_ms", "histogram"),
+    ("latency_decode_ms", "histogram"),
+    ("tokens_in", "counter"),
+    ("tokens_out", "counter"),
+    ("admission_backpressure_events", "counter"),
+    ("pool_ready", "gauge"),
+    ("active_leases", "gauge"),
+    ("replica_restarts", "counter"),
+    ("log_records_dropped", "counter"),
+];
+
+/// Parses exposition text: every line is a comment, `# EOF`, or `name{labels} value`.
+fn samples(text: &str) -> Vec<(String, String, f64)> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, labels)) => (name.to_string(), labels.trim_end_matches('}').to_string()),
+            None => (series.to_string(), String::new()),
+        };
+        out.push((name, labels, value));
+    }
+    out
+}
+
+#[tokio::test]
+async fn metrics_have_every_type_line_before_any_sample_and_count_real_work() {
+    let daemon = start(config(&[("tokens_per_sec = 200", "tokens_per_sec = 0")])).await;
+    let fresh = daemon.metrics().await;
+    for (name, kind) in CONTRACT_METRICS {
+        assert!(
+            fresh.contains(&format!("# TYPE {name} {kind}\n")),
+            "no TYPE line for {name}:\n{fresh}"
+        );
+    }
+    let id = daemon.admit(&task(7, "interactive")).await;
+    daemon.events(&id).await;
+    daemon.narrated("Finished task").await;
+    let scraped = daemon.metrics().await;
+    let parsed = samples(&scraped);
+    let find = |name: &str, label: &str| {
+        parsed
+            .iter()
+            .find(|(n, l, _)| n == name && l.contains(label))
+            .map(|(_, _, v)| *v)
+            .unwrap_or_else(|| panic!("no {name} with {label}:\n{scraped}"))
+    };
+    assert_eq!(
+        find("tasks_enqueued_total", "priority=\"interactive\""),
+        1.0
+    );
+    assert_eq!(find("tasks_started_total", "engine_version=\"mock-"), 1.0);
+    assert_eq!(find("tokens_out_total", "replica_id=\"default-r"), 7.0);
+    assert_eq!(find("latency_decode_ms_count", "pool_id=\"default\""), 1.0);
+    assert_eq!(find("pool_ready", "pool_id=\"default\""), 1.0);
+    assert!(!scraped.contains(&id), "job_id is never a label");
+}
+
+#[tokio::test]
+async fn bearer_auth_guards_everything_but_metrics_health_and_ready() {
+    let token = "CANARY-token-0f9e8d7c";
+    let daemon = start_with(config(&[]), Some(token)).await;
+    let url = |path: &str| format!("{}{path}", daemon.url);
+    let missing = daemon
+        .client
+        .post(url("/v1/tasks"))
+        .json(&task(2, "batch"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+    assert!(missing.headers().contains_key("x-correlation-id"));
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["code"],
+        "MISSING_TOKEN"
+    );
+    let wrong = daemon
+        .client
+        .post(url("/v1/tasks"))
+        .bearer_auth("not-the-token")
+        .json(&task(2, "batch"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(wrong.json::<Value>().await.unwrap()["code"], "BAD_TOKEN");
+    let ok = daemon
+        .client
+        .post(url("/v1/tasks"))
+        .bearer_auth(token)
+        .json(&task(2, "batch"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202);
+    for open in ["/metrics", "/health", "/ready"] {
+        assert_eq!(
+            daemon.client.get(url(open)).send().await.unwrap().status(),
+            200,
+            "{open}"
+        );
+    }
+    let accepted = daemon.narrated("Accepted task").await;
+    let identity = accepted.str("identity").unwrap();
+    assert!(
+        identity.starts_with("token:") && identity.len() == 12,
+        "{identity}"
+    );
+    daemon
+        .capture
+        .expect(Level::Warning, "Refused POST /v1/tasks");
+    assert!(
+        !daemon.capture.contains_text("CANARY"),
+        "the token reached the narration"
+    );
+}
+
+#[tokio::test]
+async fn a_non_loopback_bind_without_a_token_is_refused() {
+    let (log, capture) = logging::Capture::logger();
+    let mut cfg = config(&[]);
+    cfg.server.addr = "0.0.0.0:0".parse().unwrap();
+    let error = orchestratord::bind(cfg, &log, Default::default())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.code, "NON_LOOPBACK_WITHOUT_TOKEN");
+    let record = capture.expect(
+        Level::Critical,
+        "Cannot start: refusing to listen on 0.0.0.0:0 without AUTH_TOKEN",
+    );
+    assert_eq!(record.str("error_kind"), Some("NON_LOOPBACK_WITHOUT_TOKEN"));
+}
+
+#[tokio::test]
+async fn pools_capabilities_sessions_and_readiness() {
+    let daemon = start(config(&[("tokens_per_sec = 200", "tokens_per_sec = 0")])).await;
+    let get = |path: &str| daemon.client.get(format!("{}{path}", daemon.url)).send();
+    let caps: Value = get("/v1/capabilities").await.unwrap().json().await.unwrap();
+    assert_eq!(caps["engines"][0]["engine"], "mock");
+    assert_eq!(caps["engines"][0]["slots"], 8);
+    let pools: Value = get("/v1/pools").await.unwrap().json().await.unwrap();
+    assert_eq!(pools[0]["pool_id"], "default");
+    assert_eq!(pools[0]["ready"], true);
+    let health: Value = get("/v1/pools/default/health")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["replicas"].as_array().unwrap().len(), 2);
+    assert_eq!(get("/v1/pools/nope/health").await.unwrap().status(), 404);
+    assert_eq!(get("/ready").await.unwrap().status(), 200);
+
+    let body = task(2, "batch");
+    let session = body["session_id"].as_str().unwrap().to_string();
+    daemon.admit(&body).await;
+    let info: Value = get(&format!("/v1/sessions/{session}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["turns"], 1);
+    assert!(info["ttl_ms_remaining"].as_u64().unwrap() > 590_000);
+    for _ in 0..7 {
+        let mut next = task(2, "batch");
+        next["session_id"] = Value::String(session.clone());
+        daemon.admit(&next).await;
+    }
+    let mut ninth = task(2, "batch");
+    ninth["session_id"] = Value::String(session.clone());
+    let refused = daemon.submit(&ninth).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("8 turns"));
+    let deleted = daemon
+        .client
+        .delete(format!("{}/v1/sessions/{session}", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert!(
+        !deleted.headers().contains_key("x-correlation-id"),
+        "no correlation id on 204"
+    );
+    assert_eq!(
+        get(&format!("/v1/sessions/{session}"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let drained = daemon
+        .client
+        .post(format!("{}/v1/pools/default/drain", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drained.status(), 202);
+    assert_eq!(get("/ready").await.unwrap().status(), 503);
+    assert_eq!(daemon.submit(&task(2, "batch")).await.status(), 503);
+}
+
+#[tokio::test]
+async fn shutdown_stops_admitting_lets_streams_finish_and_narrates_it() {
+    let mut daemon = start(config(&[("tokens_per_sec = 200", "tokens_per_sec = 50")])).await;
+    let id = daemon.admit(&task(20, "interactive")).await;
+    let stream = daemon.open_stream(&id).await;
+    let reader = tokio::spawn(support::read_events(stream, usize::MAX));
+    daemon.narrated("Streamed the first token").await;
+    daemon.stop();
+    daemon.narrated("Shutting down: refusing new tasks").await;
+    assert_eq!(daemon.submit(&task(2, "batch")).await.status(), 503);
+    let events = reader.await.unwrap();
+    assert_eq!(
+        events.last().unwrap().event,
+        "end",
+        "the running stream finished: {events:?}"
+    );
+    assert_eq!(events.iter().filter(|e| e.event == "token").count(), 20);
+    let served = daemon.served.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    daemon
+        .capture
+        .expect(Level::Info, "Stopped: every stream has ended");
+}
+
+#[tokio::test]
+async fn shutdown_past_the_grace_period_ends_streams_with_an_error() {
+    let mut cfg = config(&[
+        ("tokens_per_sec = 200", "tokens_per_sec = 5"),
+        ("token_count = 32", "token_count = 1000"),
+    ]);
+    cfg.server.shutdown_grace_ms = 200;
+    let mut daemon = start(cfg).await;
+    let id = daemon.admit(&task(1000, "interactive")).await;
+    let stream = daemon.open_stream(&id).await;
+    let reader = tokio::spawn(support::read_events(stream, usize::MAX));
+    daemon.narrated("Streamed the first token").await;
+    daemon.stop();
+    let events = reader.await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "error", "{events:?}");
+    assert_eq!(last.data["code"], "POOL_UNAVAILABLE");
+    daemon.capture.expect(
+        Level::Warning,
+        "Grace period over: ending 1 unfinished tasks",
+    );
+    let served = daemon.served.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
