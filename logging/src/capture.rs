@@ -2,6 +2,7 @@
 //! ones, redacted and deduplicated exactly as the production sinks see it.
 
 use crate::flatten::{FieldValue, Flattener};
+use crate::sinks::NarrationTap;
 use slog::{Drain, Level, Logger, OwnedKVList, Record};
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,7 @@ pub struct Capture {
 struct CaptureDrain {
     flattener: Mutex<Flattener>,
     records: Arc<Mutex<Vec<CapturedRecord>>>,
+    taps: Mutex<Vec<Box<dyn NarrationTap>>>,
 }
 
 impl Drain for CaptureDrain {
@@ -91,6 +93,14 @@ impl Drain for CaptureDrain {
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
         let mut flattener = self.flattener.lock().unwrap_or_else(|p| p.into_inner());
         let flat = flattener.flatten(record, values);
+        for tap in self
+            .taps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter_mut()
+        {
+            tap.narrate(flat);
+        }
         let captured = CapturedRecord {
             level: flat.level(),
             msg: flat.msg().to_string(),
@@ -112,10 +122,17 @@ impl Drain for CaptureDrain {
 impl Capture {
     /// A root logger that records everything, at every level, synchronously.
     pub fn logger() -> (Logger, Capture) {
+        Self::logger_with_taps(Vec::new())
+    }
+
+    /// Like [`Capture::logger`], also handing every record to `taps`, as the production
+    /// pipeline does.
+    pub fn logger_with_taps(taps: Vec<Box<dyn NarrationTap>>) -> (Logger, Capture) {
         let capture = Capture::default();
         let drain = CaptureDrain {
             flattener: Mutex::new(Flattener::new()),
             records: capture.records.clone(),
+            taps: Mutex::new(taps),
         };
         (Logger::root(drain, slog::o!()), capture)
     }

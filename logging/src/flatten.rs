@@ -42,6 +42,7 @@ impl fmt::Display for FieldValue<'_> {
 
 /// The flattened view of one record. Valid until the next record is flattened.
 pub struct FlatRecord {
+    time: time::OffsetDateTime,
     level: Level,
     module: &'static str,
     tag: String,
@@ -51,6 +52,15 @@ pub struct FlatRecord {
 }
 
 impl FlatRecord {
+    /// When the record was written, as RFC 3339 UTC with microseconds (the JSON `ts`).
+    pub fn ts(&self) -> String {
+        crate::timestamp::rfc3339(self.time)
+    }
+
+    pub(crate) fn time(&self) -> time::OffsetDateTime {
+        self.time
+    }
+
     pub fn level(&self) -> Level {
         self.level
     }
@@ -108,6 +118,7 @@ impl Flattener {
     pub fn new() -> Self {
         Flattener {
             record: FlatRecord {
+                time: time::OffsetDateTime::UNIX_EPOCH,
                 level: Level::Info,
                 module: "",
                 tag: String::new(),
@@ -121,6 +132,7 @@ impl Flattener {
 
     pub fn flatten(&mut self, record: &Record, values: &OwnedKVList) -> &FlatRecord {
         let flat = &mut self.record;
+        flat.time = time::OffsetDateTime::now_utc();
         flat.level = record.level();
         flat.module = record.module();
         flat.tag.clear();

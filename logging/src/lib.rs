@@ -136,6 +136,12 @@ impl LoggerBuilder {
         self
     }
 
+    /// [`LoggerBuilder::tap`] for a tap that is already boxed.
+    pub fn tap_boxed(mut self, tap: Box<dyn NarrationTap>) -> Self {
+        self.taps.push(tap);
+        self
+    }
+
     pub fn channel_size(mut self, records: usize) -> Self {
         self.channel_size = records.max(1);
         self

@@ -160,7 +160,7 @@ impl SinkSet {
         let mut failures = Vec::new();
         let mut flattener = self.flattener.borrow_mut();
         let flat = flattener.flatten(record, values);
-        timestamp::stamp_now();
+        timestamp::set_current(flat.time());
         for tap in self.taps.borrow_mut().iter_mut() {
             tap.narrate(flat);
         }

@@ -8,13 +8,23 @@ thread_local! {
     static CURRENT: Cell<OffsetDateTime> = const { Cell::new(OffsetDateTime::UNIX_EPOCH) };
 }
 
-pub(crate) fn stamp_now() {
-    CURRENT.with(|c| c.set(OffsetDateTime::now_utc()));
+/// Makes `time` the time every sink writes for the current record.
+pub(crate) fn set_current(time: OffsetDateTime) {
+    CURRENT.with(|c| c.set(time));
+}
+
+pub(crate) fn rfc3339(time: OffsetDateTime) -> String {
+    let mut out = Vec::with_capacity(27);
+    let _ = write_rfc3339_of(time, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// RFC 3339 in UTC with microseconds: `2026-11-24T13:48:55.123456Z`.
 pub(crate) fn write_rfc3339(out: &mut impl io::Write) -> io::Result<()> {
-    let t = CURRENT.with(Cell::get);
+    write_rfc3339_of(CURRENT.with(Cell::get), out)
+}
+
+fn write_rfc3339_of(t: OffsetDateTime, out: &mut impl io::Write) -> io::Result<()> {
     write!(
         out,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",

@@ -44,7 +44,7 @@ pub fn start(state: Arc<AppState>, pool: Arc<Pool>, placement: Placement, task: 
         run(&state, &pool, placement, &task).await;
         replica.release();
         task.advance(Phase::Finished);
-        state.tasks.retire(&task.id);
+        state.retire(&task.id);
         state
             .metrics
             .active_leases

@@ -10,6 +10,7 @@ mod pool;
 mod sessions;
 pub mod shutdown;
 pub mod state;
+pub mod story;
 mod task;
 
 use config::Config;
@@ -27,6 +28,8 @@ pub struct Options {
     pub log_stats: Option<Arc<LogStats>>,
     /// The log format and level, for the startup narration.
     pub log_description: Option<String>,
+    /// Fed by the logging pipeline; serves `GET /v1/tasks/{id}/story`.
+    pub story: story::StoryIndex,
 }
 
 /// A daemon bound to its address, not yet serving.
@@ -71,6 +74,7 @@ pub async fn bind(config: Config, log: &Logger, options: Options) -> Result<Daem
         token.map(Secret::new),
         options.level,
         options.log_stats,
+        options.story,
     );
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         let error = StartError { code: "BIND_FAILED", message: format!("cannot listen on {addr}: {e}") };

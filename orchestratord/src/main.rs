@@ -27,21 +27,32 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (log, guard) = match logging::init(BIN, VERSION) {
+    let story = orchestratord::story::StoryIndex::default();
+    let built = logging::LogConfig::from_env().and_then(|config| {
+        logging::LoggerBuilder::new(BIN, VERSION, config)
+            .tap_boxed(story.tap())
+            .build()
+    });
+    let (log, guard) = match built {
         Ok(built) => built,
         Err(error) => {
             logging::report_startup_error(BIN, VERSION, &error);
             return ExitCode::from(2);
         }
     };
-    let code = run(cli, &log, &guard);
+    let code = run(cli, &log, &guard, story);
     info!(log, "Exiting with code {}", if code == ExitCode::SUCCESS { 0 } else { 1 }; keys::ACTION => "exit");
     drop(log);
     drop(guard);
     code
 }
 
-fn run(cli: Cli, log: &slog::Logger, guard: &logging::LogGuard) -> ExitCode {
+fn run(
+    cli: Cli,
+    log: &slog::Logger,
+    guard: &logging::LogGuard,
+    story: orchestratord::story::StoryIndex,
+) -> ExitCode {
     let mut config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(config) => config,
@@ -80,6 +91,7 @@ fn run(cli: Cli, log: &slog::Logger, guard: &logging::LogGuard) -> ExitCode {
                 .map(|f| format!(" and to {}", f.display()))
                 .unwrap_or_default()
         )),
+        story,
     };
     runtime.block_on(async {
         let daemon = match orchestratord::bind(config, log, options).await {

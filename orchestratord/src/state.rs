@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, Replica};
 use crate::sessions::Sessions;
+use crate::story::StoryIndex;
 use crate::task::TaskRegistry;
 use logging::{keys, LevelHandle, PoolContext, Secret};
 use mock_engine::MockEngine;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub auth_token: Option<Secret<String>>,
     pub level: Option<LevelHandle>,
+    pub story: StoryIndex,
     shutting_down: AtomicBool,
 }
 
@@ -30,6 +32,7 @@ impl AppState {
         auth_token: Option<Secret<String>>,
         level: Option<LevelHandle>,
         log_stats: Option<Arc<logging::LogStats>>,
+        story: StoryIndex,
     ) -> Arc<AppState> {
         let daemon = log.new(o!());
         let metrics = Metrics::new(log_stats);
@@ -74,6 +77,7 @@ impl AppState {
             metrics,
             auth_token,
             level,
+            story,
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -88,6 +92,12 @@ impl AppState {
 
     pub fn shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Marks a task finished for retention; tasks and stories past retention are forgotten.
+    pub fn retire(&self, task_id: &str) {
+        let evicted = self.tasks.retire(task_id);
+        self.story.forget(&evicted);
     }
 
     pub fn begin_shutdown(&self) {

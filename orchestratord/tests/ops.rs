@@ -283,3 +283,67 @@ async fn shutdown_past_the_grace_period_ends_streams_with_an_error() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_log_level_can_be_read_and_changed_at_runtime() {
+    let config = logging::LogConfig {
+        level: logging::LevelSpec::parse("info").unwrap(),
+        format: logging::LogFormat::Json,
+        file: None,
+        color: false,
+    };
+    let (log, guard) = logging::LoggerBuilder::new("test", "0", config)
+        .json_output(std::io::sink())
+        .without_globals()
+        .build()
+        .unwrap();
+    let options = orchestratord::Options {
+        level: Some(guard.level().clone()),
+        auth_token: Some("admin-secret".into()),
+        ..Default::default()
+    };
+    let daemon = orchestratord::bind(support::config(&[]), &log, options)
+        .await
+        .unwrap();
+    let url = format!("http://{}/v1/admin/log-level", daemon.addr);
+    tokio::spawn(daemon.serve(std::future::pending()));
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        401,
+        "admin needs the token"
+    );
+    let current: Value = client
+        .get(&url)
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["spec"], "info");
+    let changed = client
+        .put(&url)
+        .bearer_auth("admin-secret")
+        .json(&serde_json::json!({"spec": "info,orchestratord=debug"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_eq!(guard.level().current(), "info,orchestratord=debug");
+    let bad = client
+        .put(&url)
+        .bearer_auth("admin-secret")
+        .json(&serde_json::json!({"spec": "info,x=chatty"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("x=chatty"));
+    assert_eq!(
+        guard.level().current(),
+        "info,orchestratord=debug",
+        "a bad spec changes nothing"
+    );
+}

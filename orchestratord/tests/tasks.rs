@@ -429,3 +429,100 @@ async fn engine_failures_reach_the_client_as_error_events() {
         .capture
         .expect(Level::Warning, "No token from the engine for");
 }
+
+#[tokio::test]
+async fn the_story_of_a_task_is_its_narration_oldest_first() {
+    let daemon = start(config(&[
+        ("tokens_per_sec = 200", "tokens_per_sec = 0"),
+        ("progress_every_tokens = 64", "progress_every_tokens = 4"),
+    ]))
+    .await;
+    let id = daemon.admit(&task(10, "interactive")).await;
+    daemon.events(&id).await;
+    daemon.narrated("Finished task").await;
+    let url = format!("{}/v1/tasks/{id}/story", daemon.url);
+    let mut story: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        story = daemon
+            .client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if story
+            .iter()
+            .any(|r| r["msg"].as_str().unwrap_or("").starts_with("Finished task"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let msgs: Vec<&str> = story.iter().map(|r| r["msg"].as_str().unwrap()).collect();
+    assert!(msgs[0].starts_with("Accepted task"), "{msgs:?}");
+    let expected = [
+        "Accepted task",
+        "Placed task",
+        "Started task",
+        "Streamed the first token",
+        "Streamed 4 tokens so far",
+        "Streamed 8 tokens so far",
+        "Finished task",
+    ];
+    let mut at = 0;
+    for want in expected {
+        at += msgs[at..]
+            .iter()
+            .position(|m| m.starts_with(want))
+            .unwrap_or_else(|| panic!("{want:?} missing or out of order in {msgs:?}"));
+    }
+    for record in &story {
+        assert_eq!(record["job_id"], id.as_str());
+        assert!(record["ts"].as_str().unwrap().ends_with('Z'));
+        assert!(record["level"].is_string());
+    }
+    let unknown = daemon
+        .client
+        .get(format!("{}/v1/tasks/{}/story", daemon.url, uuid()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn streams_carry_heartbeats_while_waiting() {
+    let daemon = start(config(&[
+        ("heartbeat_ms = 10000", "heartbeat_ms = 50"),
+        ("first_token_delay_ms = 20", "first_token_delay_ms = 300"),
+    ]))
+    .await;
+    let id = daemon.admit(&task(1, "interactive")).await;
+    let text = daemon.open_stream(&id).await.text().await.unwrap();
+    assert!(text.contains(": keep-alive"), "{text}");
+    assert!(text.contains("event: end"));
+}
+
+#[tokio::test]
+async fn a_pin_to_a_pool_that_is_not_ready_is_refused_without_fallback() {
+    let daemon = start(config(FAST)).await;
+    let drained = daemon
+        .client
+        .post(format!("{}/v1/pools/default/drain", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drained.status(), 202);
+    let mut pinned = task(2, "batch");
+    pinned["pool_id"] = json!("default");
+    let response = daemon.submit(&pinned).await;
+    assert_eq!(response.status(), 503);
+    let envelope: Value = response.json().await.unwrap();
+    assert_eq!(envelope["code"], "POOL_UNREADY");
+    assert_eq!(envelope["pool_id"], "default");
+    daemon
+        .capture
+        .expect(Level::Info, "Draining pool 'default'");
+}

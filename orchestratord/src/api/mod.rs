@@ -19,6 +19,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/tasks", post(tasks::create))
         .route("/v1/tasks/{id}/stream", get(tasks::stream))
         .route("/v1/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/v1/tasks/{id}/story", get(tasks::story))
         .route(
             "/v1/sessions/{id}",
             get(sessions::info).delete(sessions::end),

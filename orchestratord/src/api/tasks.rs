@@ -204,7 +204,7 @@ pub async fn create(
         }
         Admission::Full { retry_after_ms } => {
             task.advance(Phase::Finished);
-            state.tasks.retire(&task.id);
+            state.retire(&task.id);
             state
                 .metrics
                 .admission_backpressure_events
@@ -280,7 +280,7 @@ fn evict(state: &AppState, pool: &Pool, evicted: &Arc<Task>) {
         retry_after_ms: Some(pool.predict_start_ms(pool.queued()).max(1)),
         policy_label: Some("drop-lru".into()),
     }));
-    state.tasks.retire(&evicted.id);
+    state.retire(&evicted.id);
 }
 
 /// Cancels a task. A queued task is taken out of its queue and ended here; a running task is
@@ -314,7 +314,7 @@ pub fn cancel_task(state: &AppState, task: &Arc<Task>, reason: &'static str) {
     info!(task.log, "Canceled task while it was queued ({})", if reason == "disconnect" { "the client disconnected" } else { "the client asked" };
         keys::ACTION => "cancel", keys::REASON => reason);
     task.offer(SseEvent::end(&task.canceled_end(0, 0, 0)));
-    state.tasks.retire(&task.id);
+    state.retire(&task.id);
 }
 
 /// Cancels the task when the stream is dropped before its last event (client disconnect).
@@ -400,4 +400,15 @@ pub async fn cancel(
         cancel_task(&state, &task, "client");
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn story(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    match state.story.story(&id) {
+        Some(story) => Ok(Json(story)),
+        None if state.tasks.get(&id).is_some() => Ok(Json(Vec::new())),
+        None => Err(ApiError::not_found("task")),
+    }
 }

@@ -32,9 +32,11 @@ pub async fn start(config: Config) -> TestDaemon {
 }
 
 pub async fn start_with(config: Config, auth_token: Option<&str>) -> TestDaemon {
-    let (log, capture) = Capture::logger();
+    let story = orchestratord::story::StoryIndex::default();
+    let (log, capture) = Capture::logger_with_taps(vec![story.tap()]);
     let options = orchestratord::Options {
         auth_token: auth_token.map(str::to_string),
+        story,
         ..Default::default()
     };
     let daemon = orchestratord::bind(config, &log, options).await.unwrap();
