@@ -162,12 +162,12 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
             }))
             .await;
         }
-        Outcome::Canceled if task.cancel_reason() == "shutdown" => {
-            warn!(log, "Ended task after {} tokens: orchestratord is shutting down", progress.tokens_out;
+        Outcome::Canceled if matches!(task.cancel_reason(), "shutdown" | "drain") => {
+            let error = crate::shutdown::ended_error(pool.id(), task.cancel_reason());
+            warn!(log, "Ended task after {} tokens: {}", progress.tokens_out, error.message;
                 keys::ACTION => "fail", keys::ERROR_KIND => ErrorCode::PoolUnavailable.as_str(),
                 keys::TOKENS_OUT => progress.tokens_out);
-            task.send(SseEvent::error(&crate::shutdown::shutdown_error(pool.id())))
-                .await;
+            task.send(SseEvent::error(&error)).await;
         }
         Outcome::Canceled => {
             let reason = task.cancel_reason();

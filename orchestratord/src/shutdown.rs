@@ -51,16 +51,20 @@ pub async fn drain(state: &AppState) {
             if let Some(pool) = state.pool(&task.pool_id) {
                 pool.remove(&task.id);
             }
-            task.offer(SseEvent::error(&shutdown_error(&task.pool_id)));
+            task.offer(SseEvent::error(&ended_error(&task.pool_id, "shutdown")));
         }
     }
 }
 
-/// The `error` event of a task ended by shutdown.
-pub fn shutdown_error(pool_id: &str) -> ErrorEnvelope {
+/// The `error` event of a task ended by shutdown or by the end of a pool drain's deadline.
+pub fn ended_error(pool_id: &str, reason: &str) -> ErrorEnvelope {
+    let message = match reason {
+        "drain" => format!("pool '{pool_id}' was drained and its deadline passed"),
+        _ => "orchestratord is shutting down".to_string(),
+    };
     ErrorEnvelope {
         code: ErrorCode::PoolUnavailable,
-        message: "orchestratord is shutting down".into(),
+        message,
         engine: None,
         pool_id: Some(pool_id.to_string()),
         retriable: true,

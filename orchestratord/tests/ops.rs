@@ -347,3 +347,41 @@ async fn the_log_level_can_be_read_and_changed_at_runtime() {
         "a bad spec changes nothing"
     );
 }
+
+#[tokio::test]
+async fn a_drained_pool_ends_its_unfinished_tasks_at_the_deadline() {
+    let daemon = start(config(&[
+        ("tokens_per_sec = 200", "tokens_per_sec = 5"),
+        ("token_count = 32", "token_count = 1000"),
+    ]))
+    .await;
+    let id = daemon.admit(&task(1000, "interactive")).await;
+    let stream = daemon.open_stream(&id).await;
+    let reader = tokio::spawn(support::read_events(stream, usize::MAX));
+    daemon.narrated("Streamed the first token").await;
+    let drained = daemon
+        .client
+        .post(format!("{}/v1/pools/default/drain", daemon.url))
+        .json(&serde_json::json!({"deadline_ms": 150}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drained.status(), 202);
+    let events = reader.await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "error", "{events:?}");
+    assert_eq!(last.data["code"], "POOL_UNAVAILABLE");
+    assert!(last.data["message"].as_str().unwrap().contains("drained"));
+    daemon.capture.expect(
+        Level::Warning,
+        "Drain deadline of 150 ms passed: ending 1 unfinished tasks",
+    );
+    let bad = daemon
+        .client
+        .post(format!("{}/v1/pools/default/drain", daemon.url))
+        .body("{\"deadline\": 5}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

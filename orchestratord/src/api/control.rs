@@ -1,15 +1,21 @@
 //! Capabilities, pools, pool health and drain.
 
-use crate::error::ApiError;
+use crate::error::{describe_json_error, ApiError};
 use crate::pool::Pool;
 use crate::state::AppState;
+use crate::task::SseEvent;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use llorch_api_types::{
     Capabilities, EngineCapability, PoolHealth, PoolMetrics, ReplicaHealth, Workload,
 };
+use logging::keys;
+use serde::Deserialize;
+use slog::warn;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub async fn capabilities(State(state): State<Arc<AppState>>) -> Json<Capabilities> {
     Json(Capabilities {
@@ -69,11 +75,62 @@ pub async fn pool_health(
         .ok_or_else(|| ApiError::not_found("pool"))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    pub deadline_ms: Option<u64>,
+}
+
+/// Stops new leases; in-flight and queued tasks get until `deadline_ms` (default 30 s), then
+/// end with an `error` event.
 pub async fn drain(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let pool = state.pool(&id).ok_or_else(|| ApiError::not_found("pool"))?;
+    let pool = state
+        .pool(&id)
+        .ok_or_else(|| ApiError::not_found("pool"))?
+        .clone();
+    let request: DrainRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        DrainRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid(format!(
+                "invalid drain request: {}",
+                describe_json_error(&e)
+            ))
+        })?
+    };
+    let deadline = Duration::from_millis(request.deadline_ms.unwrap_or(30_000));
     pool.start_draining();
+    state
+        .metrics
+        .pool_ready
+        .get_or_create(&crate::metrics::PoolLabel {
+            pool_id: id.clone(),
+        })
+        .set(0);
+    tokio::spawn(async move {
+        tokio::time::sleep(deadline).await;
+        let left: Vec<_> = state
+            .tasks
+            .active()
+            .into_iter()
+            .filter(|t| t.pool_id == id)
+            .collect();
+        if !left.is_empty() {
+            warn!(pool.log, "Drain deadline of {} ms passed: ending {} unfinished tasks", deadline.as_millis(), left.len();
+                keys::COUNT => left.len(), keys::ACTION => "drain");
+        }
+        for task in left {
+            task.cancel_with("drain");
+            if task.finish_if_queued() {
+                pool.remove(&task.id);
+                task.offer(SseEvent::error(&crate::shutdown::ended_error(&id, "drain")));
+                state.retire(&task.id);
+            }
+        }
+    });
     Ok(StatusCode::ACCEPTED)
 }
