@@ -62,6 +62,12 @@ impl ApiError {
         self
     }
 
+    /// Overrides the status the code maps to (409 for a conflicting control request).
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn retry_after(mut self, ms: u64) -> Self {
         self.envelope.retry_after_ms = Some(ms);
         self

@@ -98,7 +98,7 @@ pub async fn bind(config: Config, log: &Logger, options: Options) -> Result<Daem
             format!(
                 "'{}' ({} × {} slots, {})",
                 p.id(),
-                p.replicas.len(),
+                p.replicas().len(),
                 p.config.slots_per_replica,
                 p.engine()
             )

@@ -9,7 +9,7 @@ use logging::keys;
 use slog::{info, Logger};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -96,11 +96,18 @@ pub struct Placement {
     pub reason: String,
 }
 
+/// What a reload replaces as one: the model, the logger that names it, the replicas serving it.
+pub struct Generation {
+    pub model_ref: String,
+    pub log: Logger,
+    pub replicas: Vec<Arc<Replica>>,
+}
+
 pub struct Pool {
     pub config: PoolConfig,
     pub engine_version: String,
-    pub log: Logger,
-    pub replicas: Vec<Arc<Replica>>,
+    generation: RwLock<Arc<Generation>>,
+    reloading: AtomicBool,
     queue: Mutex<Queue>,
     wake: Notify,
     service_ms: Mutex<f64>,
@@ -108,12 +115,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(
-        config: PoolConfig,
-        engine_version: String,
-        log: Logger,
-        replicas: Vec<Arc<Replica>>,
-    ) -> Self {
+    pub fn new(config: PoolConfig, engine_version: String, generation: Generation) -> Self {
         let mock = &config.mock;
         let prior_ms = match mock.tokens_per_sec {
             0 => mock.first_token_delay_ms as f64 + 1.0,
@@ -125,13 +127,52 @@ impl Pool {
         Pool {
             config,
             engine_version,
-            log,
-            replicas,
+            generation: RwLock::new(Arc::new(generation)),
+            reloading: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             service_ms: Mutex::new(prior_ms),
             draining: AtomicBool::new(false),
         }
+    }
+
+    pub fn generation(&self) -> Arc<Generation> {
+        self.generation
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The pool's logger (it names the model being served).
+    pub fn log(&self) -> Logger {
+        self.generation().log.clone()
+    }
+
+    pub fn model_ref(&self) -> String {
+        self.generation().model_ref.clone()
+    }
+
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        self.generation().replicas.clone()
+    }
+
+    /// Claims the right to reload; false when a reload is already under way.
+    pub fn begin_reload(&self) -> bool {
+        !self.reloading.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn end_reload(&self) {
+        self.reloading.store(false, Ordering::Release);
+    }
+
+    /// Puts `next` in service at once and returns the generation it replaced; jobs in flight
+    /// finish on the replicas they hold.
+    pub fn replace_generation(&self, next: Generation) -> Arc<Generation> {
+        let mut current = self.generation.write().unwrap_or_else(|p| p.into_inner());
+        let previous = std::mem::replace(&mut *current, Arc::new(next));
+        drop(current);
+        self.wake();
+        previous
     }
 
     pub fn id(&self) -> &str {
@@ -143,7 +184,7 @@ impl Pool {
     }
 
     pub fn ready(&self) -> bool {
-        !self.draining.load(Ordering::Relaxed) && self.replicas.iter().any(|r| r.ready())
+        !self.draining.load(Ordering::Relaxed) && self.replicas().iter().any(|r| r.ready())
     }
 
     pub fn draining(&self) -> bool {
@@ -151,7 +192,7 @@ impl Pool {
     }
 
     pub fn total_slots(&self) -> u32 {
-        self.replicas
+        self.replicas()
             .iter()
             .filter(|r| r.ready())
             .map(|r| r.slots)
@@ -159,7 +200,7 @@ impl Pool {
     }
 
     pub fn active_leases(&self) -> u32 {
-        self.replicas.iter().map(|r| r.busy()).sum()
+        self.replicas().iter().map(|r| r.busy()).sum()
     }
 
     pub fn queue_depth(&self, priority: Priority) -> usize {
@@ -262,8 +303,8 @@ impl Pool {
 
     /// The least-loaded ready replica with a free slot; ties go to the first in order.
     fn place(&self) -> Option<Placement> {
-        let candidates: Vec<&Arc<Replica>> = self
-            .replicas
+        let replicas = self.replicas();
+        let candidates: Vec<&Arc<Replica>> = replicas
             .iter()
             .filter(|r| r.ready() && r.busy() < r.slots)
             .collect();
@@ -293,7 +334,7 @@ impl Pool {
     /// Stops handing out leases; in-flight jobs go on.
     pub fn start_draining(&self) {
         if !self.draining.swap(true, Ordering::Relaxed) {
-            info!(self.log, "Draining pool '{}': no new leases; {} jobs in flight", self.id(), self.active_leases();
+            info!(self.log(), "Draining pool '{}': no new leases; {} jobs in flight", self.id(), self.active_leases();
                 keys::ACTION => "drain");
         }
     }

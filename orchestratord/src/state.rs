@@ -1,8 +1,9 @@
 //! Everything the handlers share.
 
 use crate::config::Config;
+use crate::config::PoolConfig;
 use crate::metrics::Metrics;
-use crate::pool::{Pool, Replica};
+use crate::pool::{Generation, Pool, Replica};
 use crate::sessions::Sessions;
 use crate::story::StoryIndex;
 use crate::task::TaskRegistry;
@@ -41,29 +42,13 @@ impl AppState {
             .iter()
             .map(|pc| {
                 let engine_version = MockEngine::VERSION.to_string();
-                let pool_log = logging::pool(
-                    &daemon,
-                    &PoolContext {
-                        pool_id: pc.id.clone(),
-                        engine: pc.engine.as_str().into(),
-                        engine_version: engine_version.clone(),
-                        model_ref: pc.model_ref.clone(),
-                    },
-                );
-                let replicas = (0..pc.replicas)
-                    .map(|i| {
-                        let id = format!("{}-r{i}", pc.id);
-                        let replica_log = logging::replica(&pool_log, &id, None);
-                        info!(replica_log, "Replica {} is ready: built-in mock engine with {} slots", id, pc.slots_per_replica;
-                            keys::ACTION => "ready");
-                        let adapter = Arc::new(MockEngine::new(pc.mock.clone()));
-                        Arc::new(Replica::new(id, adapter, pc.slots_per_replica, replica_log))
-                    })
-                    .collect();
-                let pool = Arc::new(Pool::new(pc.clone(), engine_version, pool_log, replicas));
+                let generation = mock_generation(&daemon, pc, &pc.model_ref, &engine_version);
+                let pool = Arc::new(Pool::new(pc.clone(), engine_version, generation));
                 metrics
                     .pool_ready
-                    .get_or_create(&crate::metrics::PoolLabel { pool_id: pc.id.clone() })
+                    .get_or_create(&crate::metrics::PoolLabel {
+                        pool_id: pc.id.clone(),
+                    })
                     .set(i64::from(pool.ready()));
                 pool
             })
@@ -111,5 +96,48 @@ impl AppState {
                 })
                 .set(0);
         }
+    }
+}
+
+/// What the mock engine can serve: models named `mock:<name>`.
+pub fn mock_can_load(model_ref: &str) -> Result<(), String> {
+    match model_ref.strip_prefix("mock:") {
+        Some(name) if !name.is_empty() => Ok(()),
+        _ => Err(format!(
+            "the mock engine cannot load {model_ref:?}: mock pools serve models named mock:<name>"
+        )),
+    }
+}
+
+/// Replicas of the built-in mock engine serving `model_ref`, with loggers that name it.
+pub fn mock_generation(
+    daemon: &Logger,
+    pc: &PoolConfig,
+    model_ref: &str,
+    engine_version: &str,
+) -> Generation {
+    let pool_log = logging::pool(
+        daemon,
+        &PoolContext {
+            pool_id: pc.id.clone(),
+            engine: pc.engine.as_str().into(),
+            engine_version: engine_version.to_string(),
+            model_ref: model_ref.to_string(),
+        },
+    );
+    let replicas = (0..pc.replicas)
+        .map(|i| {
+            let id = format!("{}-r{i}", pc.id);
+            let replica_log = logging::replica(&pool_log, &id, None);
+            info!(replica_log, "Replica {} is ready: built-in mock engine serving '{}' with {} slots", id, model_ref, pc.slots_per_replica;
+                keys::ACTION => "ready");
+            let adapter = Arc::new(MockEngine::new(pc.mock.clone()));
+            Arc::new(Replica::new(id, adapter, pc.slots_per_replica, replica_log))
+        })
+        .collect();
+    Generation {
+        model_ref: model_ref.to_string(),
+        log: pool_log,
+        replicas,
     }
 }

@@ -385,3 +385,61 @@ async fn a_drained_pool_ends_its_unfinished_tasks_at_the_deadline() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn a_reload_swaps_the_model_at_once_and_a_bad_one_changes_nothing() {
+    let daemon = start(config(&[("tokens_per_sec = 200", "tokens_per_sec = 0")])).await;
+    let reload = |body: serde_json::Value| {
+        daemon
+            .client
+            .post(format!("{}/v1/pools/default/reload", daemon.url))
+            .json(&body)
+            .send()
+    };
+    let refused = reload(serde_json::json!({"new_model_ref": "hf:meta/llama"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    daemon.capture.expect(
+        Level::Warning,
+        "Reload of pool 'default' failed; it still serves 'mock:tiny'",
+    );
+    daemon.admit(&task(2, "batch")).await;
+
+    let accepted = reload(serde_json::json!({"new_model_ref": "mock:small"}))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let reloaded = daemon.capture.expect(
+        Level::Info,
+        "Reloaded pool 'default': now serving 'mock:small'",
+    );
+    assert_eq!(reloaded.str("model_ref"), Some("mock:small"));
+    let old = daemon.submit(&task(2, "batch")).await;
+    assert_eq!(old.status(), 503, "the old model is no longer served");
+    let mut new = task(2, "batch");
+    new["model_ref"] = serde_json::json!("mock:small");
+    let id = daemon.admit(&new).await;
+    let events = daemon.events(&id).await;
+    assert_eq!(events.last().unwrap().event, "end");
+    let finished = daemon.narrated("Finished task").await;
+    assert!(
+        daemon
+            .capture
+            .records()
+            .iter()
+            .any(|r| r.str("job_id") == Some(&id) && r.str("model_ref") == Some("mock:small")),
+        "{finished:?}"
+    );
+
+    daemon
+        .client
+        .post(format!("{}/v1/pools/default/drain", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    let conflict = reload(serde_json::json!({"new_model_ref": "mock:tiny"}))
+        .await
+        .unwrap();
+    assert_eq!(conflict.status(), 409);
+}

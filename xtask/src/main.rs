@@ -1,6 +1,7 @@
 //! Developer workflows. `cargo xtask ci` is what CI and the README's test command run.
 
-use std::process::{Command, ExitCode};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
 
 const USAGE: &str = "usage: cargo xtask <ci|bench>
   ci     format check, clippy -D warnings, every test of the workspace
@@ -12,6 +13,57 @@ fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {
         .args(args)
         .status()
         .map_err(|e| format!("{step}: cannot run {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+/// Totals of libtest's `test result:` lines.
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let n: u64 = n.parse().unwrap_or(0);
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs cargo test, passing its output through and counting its results.
+fn test(step: &str, args: &[&str], totals: &mut Totals) -> Result<(), String> {
+    println!("==> {step}: cargo {}", args.join(" "));
+    let mut child = Command::new("cargo")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{step}: cannot run cargo: {e}"))?;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            totals.add(&line);
+        }
+    }
+    let status = child.wait().map_err(|e| format!("{step}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -33,8 +85,19 @@ fn ci() -> Result<(), String> {
             "warnings",
         ],
     )?;
-    run("tests", "cargo", &["test", "--workspace", "--all-targets"])?;
-    run("doc tests", "cargo", &["test", "--workspace", "--doc"])
+    let mut totals = Totals::default();
+    let result = test("doc tests", &["test", "--workspace", "--doc"], &mut totals).and_then(|()| {
+        test(
+            "tests",
+            &["test", "--workspace", "--all-targets"],
+            &mut totals,
+        )
+    });
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+    result
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {

@@ -8,12 +8,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use llorch_api_types::ErrorCode;
 use llorch_api_types::{
     Capabilities, EngineCapability, PoolHealth, PoolMetrics, ReplicaHealth, Workload,
 };
 use logging::keys;
 use serde::Deserialize;
-use slog::warn;
+use slog::{info, warn};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ fn health_of(pool: &Pool) -> PoolHealth {
         ready: pool.ready(),
         draining: pool.draining(),
         replicas: pool
-            .replicas
+            .replicas()
             .iter()
             .map(|r| ReplicaHealth {
                 replica_id: r.id.clone(),
@@ -120,7 +121,7 @@ pub async fn drain(
             .filter(|t| t.pool_id == id)
             .collect();
         if !left.is_empty() {
-            warn!(pool.log, "Drain deadline of {} ms passed: ending {} unfinished tasks", deadline.as_millis(), left.len();
+            warn!(pool.log(), "Drain deadline of {} ms passed: ending {} unfinished tasks", deadline.as_millis(), left.len();
                 keys::COUNT => left.len(), keys::ACTION => "drain");
         }
         for task in left {
@@ -133,4 +134,67 @@ pub async fn drain(
         }
     });
     Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadRequest {
+    pub new_model_ref: String,
+}
+
+/// Replaces the pool's model at once: new replicas take new leases, jobs in flight finish on
+/// the old ones. A model the engine cannot load leaves the pool as it was.
+pub async fn reload(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let pool = state
+        .pool(&id)
+        .ok_or_else(|| ApiError::not_found("pool"))?
+        .clone();
+    let request: ReloadRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "invalid reload request: {}",
+            describe_json_error(&e)
+        ))
+    })?;
+    let conflict = |message: String| {
+        ApiError::new(ErrorCode::PoolUnready, message)
+            .pool(pool.engine(), pool.id())
+            .status(StatusCode::CONFLICT)
+    };
+    if pool.draining() {
+        return Err(conflict(format!("pool '{id}' is draining")));
+    }
+    if !pool.begin_reload() {
+        return Err(conflict(format!(
+            "a reload of pool '{id}' is already under way"
+        )));
+    }
+    let previous = pool.model_ref();
+    let loaded = crate::state::mock_can_load(&request.new_model_ref).map(|()| {
+        crate::state::mock_generation(
+            &state.log,
+            &pool.config,
+            &request.new_model_ref,
+            &pool.engine_version,
+        )
+    });
+    let result = match loaded {
+        Ok(generation) => {
+            let old = pool.replace_generation(generation);
+            let in_flight: u32 = old.replicas.iter().map(|r| r.busy()).sum();
+            info!(pool.log(), "Reloaded pool '{}': now serving '{}' (was '{}'); {} jobs in flight finish on the old replicas",
+                id, request.new_model_ref, previous, in_flight; keys::ACTION => "reload");
+            Ok(StatusCode::ACCEPTED)
+        }
+        Err(reason) => {
+            warn!(pool.log(), "Reload of pool '{}' failed; it still serves '{}': {}", id, previous, reason;
+                keys::ACTION => "reload", keys::ERROR_KIND => ErrorCode::InvalidParams.as_str());
+            Err(ApiError::invalid(reason).pool(pool.engine(), pool.id()))
+        }
+    };
+    pool.end_reload();
+    result
 }

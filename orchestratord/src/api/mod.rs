@@ -28,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/pools", get(control::pools))
         .route("/v1/pools/{id}/health", get(control::pool_health))
         .route("/v1/pools/{id}/drain", post(control::drain))
+        .route("/v1/pools/{id}/reload", post(control::reload))
         .route(
             "/v1/admin/log-level",
             get(ops::get_log_level).put(ops::set_log_level),

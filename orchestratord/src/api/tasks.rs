@@ -40,11 +40,11 @@ fn validate(state: &AppState, request: &TaskRequest) -> Result<Arc<Pool>, ApiErr
             let pool = state
                 .pool(pin)
                 .ok_or_else(|| ApiError::invalid(format!("pool_id '{pin}' names no pool")))?;
-            if pool.config.engine != request.engine || pool.config.model_ref != request.model_ref {
+            if pool.config.engine != request.engine || pool.model_ref() != request.model_ref {
                 return Err(ApiError::invalid(format!(
                     "pool '{pin}' serves engine '{}' model '{}', not the requested ones",
                     pool.engine(),
-                    pool.config.model_ref
+                    pool.model_ref()
                 )));
             }
             if !pool.ready() {
@@ -60,9 +60,7 @@ fn validate(state: &AppState, request: &TaskRequest) -> Result<Arc<Pool>, ApiErr
         None => state
             .pools
             .iter()
-            .filter(|p| {
-                p.config.engine == request.engine && p.config.model_ref == request.model_ref
-            })
+            .filter(|p| p.config.engine == request.engine && p.model_ref() == request.model_ref)
             .find(|p| p.ready())
             .ok_or_else(|| {
                 ApiError::new(
@@ -170,7 +168,7 @@ pub async fn create(
         .map_err(|m| reject(ApiError::invalid(m), engine))?;
 
     let job_log = logging::job(
-        &pool.log,
+        &pool.log(),
         &JobContext {
             job_id: request.task_id.clone(),
             session_id: request.session_id.clone(),
