@@ -282,7 +282,11 @@ impl LogGuard {
 impl Drop for LogGuard {
     fn drop(&mut self) {
         self.router.report_drops();
-        drop(self.scope_guard.take());
+        // slog-scope would otherwise install a logger that panics on use; records that still
+        // arrive through the bridges are counted as lost after shutdown instead.
+        if let Some(scope_guard) = self.scope_guard.take() {
+            scope_guard.cancel_reset();
+        }
         drop(self.async_guard.take());
     }
 }

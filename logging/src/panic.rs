@@ -32,11 +32,21 @@ pub(crate) fn install_hook() {
                 .location()
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_default();
+            if thread_name == WORKER_THREAD {
+                // The worker cannot narrate its own panic through its own channel.
+                let line = format!(
+                    "{{\"level\":\"critical\",\"msg\":\"The log worker panicked: {}\",\"location\":\"{}\"}}\n",
+                    payload.escape_debug(),
+                    location.escape_debug()
+                );
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+                return;
+            }
             slog_scope::with_logger(|log| {
                 slog::crit!(log, "Panicked in thread '{}': {}", thread_name, payload;
                     keys::THREAD => &thread_name, keys::LOCATION => &location)
             });
-            if thread_name != WORKER_THREAD {
+            {
                 let router = FLUSHER.read().ok().and_then(|f| f.as_ref()?.upgrade());
                 if let Some(router) = router {
                     router.flush_within(Duration::from_secs(2));

@@ -12,6 +12,7 @@ use slog::{BorrowedKV, Drain, Level, OwnedKVList, Record, RecordStatic};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::io::{self, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -161,11 +162,20 @@ impl SinkSet {
         let mut flattener = self.flattener.borrow_mut();
         let flat = flattener.flatten(record, values);
         timestamp::set_current(flat.time());
-        for tap in self.taps.borrow_mut().iter_mut() {
-            tap.narrate(flat);
-        }
+        // A tap or sink that panics must not take the worker, and every later record, with it.
+        self.taps.borrow_mut().retain_mut(|tap| {
+            let kept = catch_unwind(AssertUnwindSafe(|| tap.narrate(flat))).is_ok();
+            if !kept {
+                self.stats.count_sink_error();
+                failures.push(
+                    "A narration tap panicked and was removed; the log sinks carry on".to_string(),
+                );
+            }
+            kept
+        });
         for sink in self.sinks.borrow_mut().iter_mut() {
-            let mut result = sink.write(record, flat);
+            let mut result = catch_unwind(AssertUnwindSafe(|| sink.write(record, flat)))
+                .unwrap_or_else(|_| Err(io::Error::other("the formatter panicked")));
             if result.is_ok() && (idle || sink.staged_len() >= BATCH_LIMIT) {
                 result = sink.write_out();
             }

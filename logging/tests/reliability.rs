@@ -156,3 +156,36 @@ fn records_after_shutdown_are_counted_not_panicked() {
     info!(root, "Too late");
     assert_eq!(stats.lost_after_shutdown(), 1);
 }
+
+/// A tap that panics on its second record.
+struct PanickyTap(u32);
+
+impl logging::NarrationTap for PanickyTap {
+    fn narrate(&mut self, _: &logging::FlatRecord) {
+        self.0 += 1;
+        if self.0 == 2 {
+            panic!("tap bug");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_tap_is_removed_and_the_worker_carries_on() {
+    let json = support::Output::default();
+    let (root, guard) =
+        LoggerBuilder::new("test", "0.0.0", support::config(LogFormat::Json, "info"))
+            .json_output(json.clone())
+            .tap(PanickyTap(0))
+            .without_globals()
+            .build()
+            .unwrap();
+    for i in 0..5u32 {
+        info!(root, "record"; "i" => i);
+    }
+    drop(guard);
+    let lines: Vec<Line> = json.lines().iter().map(|l| Line::parse(l)).collect();
+    assert_eq!(lines.iter().filter(|l| l.str("msg") == "record").count(), 5);
+    assert!(lines
+        .iter()
+        .any(|l| l.str("msg").starts_with("A narration tap panicked")));
+}

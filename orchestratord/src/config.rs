@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub cancel_on_disconnect: bool,
     #[serde(default = "default_grace")]
     pub shutdown_grace_ms: u64,
+    /// A task whose stream nobody opens within this time is canceled.
+    #[serde(default = "default_claim_timeout")]
+    pub stream_claim_timeout_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -84,6 +87,9 @@ fn yes() -> bool {
 }
 fn default_grace() -> u64 {
     10_000
+}
+fn default_claim_timeout() -> u64 {
+    60_000
 }
 fn default_prompt_chars() -> usize {
     32 * 1024

@@ -93,27 +93,26 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// serde's messages quote the offending value; a value may be prompt text, so it is cut out.
+/// serde's messages quote the offending value or field name, which come from the client and may
+/// be prompt text: the message is cut at the first quote and located by line and column instead.
 pub fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut quote: Option<char> = None;
-    for c in text.chars() {
-        match quote {
-            Some(q) if c == q => {
-                out.push('…');
-                out.push(c);
-                quote = None;
-            }
-            Some(_) => {}
-            None if c == '"' => {
-                out.push(c);
-                quote = Some('"');
-            }
-            None => out.push(c),
-        }
-    }
-    out
+    let cut = text.find(['"', '`']).unwrap_or(text.len());
+    let head = text[..cut]
+        .split(" at line ")
+        .next()
+        .unwrap_or("")
+        .trim_end_matches([' ', ':', ',']);
+    format!("{head} at line {} column {}", error.line(), error.column())
+}
+
+/// An extractor's refusal (body too large, not readable) as an envelope with its status.
+pub fn rejection(status: StatusCode, what: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "{what}: {}",
+        status.canonical_reason().unwrap_or("refused")
+    ))
+    .status(status)
 }
 
 #[cfg(test)]
@@ -125,6 +124,15 @@ mod tests {
         let e = serde_json::from_str::<u32>("\"CANARY secret prompt\"").unwrap_err();
         let text = describe_json_error(&e);
         assert!(!text.contains("CANARY"), "{text}");
-        assert!(text.contains("expected u32"), "{text}");
+        assert_eq!(text, "invalid type: string at line 1 column 22");
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct S {
+            a: u32,
+        }
+        let e = serde_json::from_str::<S>("{\"CANARY`x\"\": 1}").unwrap_err();
+        let text = describe_json_error(&e);
+        assert!(text.starts_with("unknown field at line 1"), "{text}");
     }
 }

@@ -19,6 +19,7 @@ fn ms(d: Duration) -> u64 {
 
 enum Outcome {
     Ended {
+        tokens_in: Option<u32>,
         tokens_out: u32,
         stop_reason: StopReason,
     },
@@ -45,13 +46,6 @@ pub fn start(state: Arc<AppState>, pool: Arc<Pool>, placement: Placement, task: 
         replica.release();
         task.advance(Phase::Finished);
         state.retire(&task.id);
-        state
-            .metrics
-            .active_leases
-            .get_or_create(&crate::metrics::PoolLabel {
-                pool_id: pool.id().into(),
-            })
-            .set(i64::from(pool.active_leases()));
         pool.wake();
     });
 }
@@ -78,18 +72,6 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         pool_id: pool.id().into(),
         priority: priority.clone(),
     };
-    state
-        .metrics
-        .queue_depth
-        .get_or_create(&labels)
-        .set(pool.queue_depth(task.priority()) as i64);
-    state
-        .metrics
-        .active_leases
-        .get_or_create(&crate::metrics::PoolLabel {
-            pool_id: pool.id().into(),
-        })
-        .set(i64::from(pool.active_leases()));
     state
         .metrics
         .tasks_started
@@ -139,21 +121,48 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         .tokens_out
         .get_or_create(&replica_labels)
         .inc_by(u64::from(progress.tokens_out));
-    state
-        .metrics
-        .latency_decode_ms
-        .get_or_create(&labels)
-        .observe(ms(decode) as f64);
+    if let Some(first) = progress.first_token {
+        let since_admission = waited + first;
+        state
+            .metrics
+            .latency_first_token_ms
+            .get_or_create(&labels)
+            .observe(ms(since_admission) as f64);
+    }
+    let count_cancel = |reason: &str| {
+        state
+            .metrics
+            .tasks_canceled
+            .get_or_create(&Canceled {
+                engine: pool.engine().into(),
+                pool_id: pool.id().into(),
+                reason: reason.into(),
+            })
+            .inc();
+    };
     match outcome {
         Outcome::Ended {
+            tokens_in,
             tokens_out,
             stop_reason,
         } => {
             pool.record_service(progress.started.elapsed());
+            state
+                .metrics
+                .latency_decode_ms
+                .get_or_create(&labels)
+                .observe(ms(decode) as f64);
+            if let Some(tokens_in) = tokens_in {
+                state
+                    .metrics
+                    .tokens_in
+                    .get_or_create(&replica_labels)
+                    .inc_by(u64::from(tokens_in));
+            }
             info!(log, "Finished task: {} tokens in {} ms, stopped at {}", tokens_out, ms(decode), stop_reason.as_str();
                 keys::ACTION => "end", keys::TOKENS_OUT => tokens_out, keys::DECODE_TIME_MS => ms(decode),
                 keys::FIRST_TOKEN_MS => first_token_ms, keys::STOP_REASON => stop_reason.as_str());
-            task.send(SseEvent::end(&EndEvent {
+            task.send_final(SseEvent::end(&EndEvent {
                 tokens_out,
                 decode_time_ms: ms(decode),
                 decode_ms: ms(decode),
@@ -163,26 +172,19 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
             .await;
         }
         Outcome::Canceled if matches!(task.cancel_reason(), "shutdown" | "drain") => {
+            count_cancel(task.cancel_reason());
             let error = crate::shutdown::ended_error(pool.id(), task.cancel_reason());
             warn!(log, "Ended task after {} tokens: {}", progress.tokens_out, error.message;
                 keys::ACTION => "fail", keys::ERROR_KIND => ErrorCode::PoolUnavailable.as_str(),
                 keys::TOKENS_OUT => progress.tokens_out);
-            task.send(SseEvent::error(&error)).await;
+            task.send_final(SseEvent::error(&error)).await;
         }
         Outcome::Canceled => {
             let reason = task.cancel_reason();
             info!(log, "Canceled task after {} tokens ({}); the engine request was closed", progress.tokens_out, cancel_reason_words(reason);
                 keys::ACTION => "cancel", keys::REASON => reason, keys::TOKENS_OUT => progress.tokens_out);
-            state
-                .metrics
-                .tasks_canceled
-                .get_or_create(&Canceled {
-                    engine: pool.engine().into(),
-                    pool_id: pool.id().into(),
-                    reason: reason.into(),
-                })
-                .inc();
-            task.send(SseEvent::end(&task.canceled_end(
+            count_cancel(reason);
+            task.send_final(SseEvent::end(&task.canceled_end(
                 progress.tokens_out,
                 first_token_ms,
                 ms(decode),
@@ -192,7 +194,7 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         Outcome::Failed(failure) => {
             error!(log, "Task failed after {} tokens: {}", progress.tokens_out, failure.message;
                 keys::ACTION => "fail", keys::ERROR_KIND => failure.code.as_str(), keys::TOKENS_OUT => progress.tokens_out);
-            task.send(SseEvent::error(&ErrorEnvelope {
+            task.send_final(SseEvent::error(&ErrorEnvelope {
                 code: failure.code,
                 message: failure.message,
                 engine: Some(pool.engine().into()),
@@ -206,9 +208,10 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
     }
 }
 
-fn cancel_reason_words(reason: &str) -> &'static str {
+pub fn cancel_reason_words(reason: &str) -> &'static str {
     match reason {
         "disconnect" => "the client disconnected",
+        "unclaimed" => "nobody opened its stream",
         "shutdown" => "orchestratord is shutting down",
         _ => "the client asked",
     }
@@ -318,11 +321,12 @@ async fn relay(
                 }
             }
             EngineEvent::End {
+                tokens_in,
                 tokens_out,
                 stop_reason,
-                ..
             } => {
                 return Outcome::Ended {
+                    tokens_in,
                     tokens_out,
                     stop_reason,
                 };

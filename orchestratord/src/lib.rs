@@ -15,7 +15,7 @@ mod task;
 
 use config::Config;
 use logging::{keys, LevelHandle, LogStats, Secret};
-use slog::{crit, info, Logger};
+use slog::{crit, info, warn, Logger};
 use state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -126,19 +126,29 @@ impl Daemon {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let (drained_tx, drained_rx) = tokio::sync::watch::channel(false);
         let app = api::router(self.state.clone());
         let shutdown_state = state.clone();
         tokio::spawn(async move {
             stop.await;
             shutdown::drain(&shutdown_state).await;
-            let _ = drained_tx.send(());
+            let _ = drained_tx.send(true);
         });
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = drained_rx.await;
-            })
-            .await?;
+        let mut graceful = drained_rx.clone();
+        let mut hard = drained_rx;
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|drained| *drained).await;
+        });
+        tokio::select! {
+            served = server => served?,
+            _ = async move {
+                let _ = hard.wait_for(|drained| *drained).await;
+                tokio::time::sleep(shutdown::CLOSE_WAIT).await;
+            } => {
+                warn!(state.log, "Closed {} ms after draining with connections still open (clients not reading)",
+                    shutdown::CLOSE_WAIT.as_millis(); keys::ACTION => "stop");
+            }
+        }
         info!(state.log, "Stopped: every stream has ended"; keys::ACTION => "stop");
         Ok(())
     }

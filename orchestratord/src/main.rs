@@ -76,8 +76,16 @@ fn run(
             return ExitCode::from(2);
         }
     };
+    let auth_token = match std::env::var("AUTH_TOKEN") {
+        Ok(token) => Some(token),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            crit!(log, "Cannot start: AUTH_TOKEN is not valid UTF-8"; keys::ERROR_KIND => "INVALID_AUTH_TOKEN");
+            return ExitCode::from(2);
+        }
+    };
     let options = orchestratord::Options {
-        auth_token: std::env::var("AUTH_TOKEN").ok(),
+        auth_token,
         level: Some(guard.level().clone()),
         log_stats: Some(guard.stats().clone()),
         log_description: Some(format!(

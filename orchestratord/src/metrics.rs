@@ -1,5 +1,7 @@
 //! The metrics of `reference/api-contract.md` §4, exposed with prometheus-client.
 
+use crate::pool::Pool;
+use llorch_api_types::Priority;
 use logging::LogStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -92,6 +94,7 @@ pub struct Metrics {
     pub replica_restarts: Family<PoolReason, Counter>,
     log_records_dropped: Family<LevelLabel, Counter>,
     log_stats: Option<Arc<LogStats>>,
+    scrape: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -113,6 +116,7 @@ impl Metrics {
             replica_restarts: Family::default(),
             log_records_dropped: Family::default(),
             log_stats,
+            scrape: std::sync::Mutex::new(()),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counter names.
@@ -189,8 +193,30 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// The OpenMetrics text of every metric (TYPE lines even before any sample).
-    pub fn render(&self) -> String {
+    /// The OpenMetrics text of every metric (TYPE lines even before any sample). Gauges are read
+    /// from the pools at scrape time, so they cannot drift from the queues they describe.
+    pub fn render(&self, pools: &[Arc<Pool>]) -> String {
+        let _one_scrape_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        for pool in pools {
+            for priority in [Priority::Interactive, Priority::Batch] {
+                self.queue_depth
+                    .get_or_create(&EnginePoolPriority {
+                        engine: pool.engine().into(),
+                        pool_id: pool.id().into(),
+                        priority: priority.as_str().into(),
+                    })
+                    .set(pool.queue_depth(priority) as i64);
+            }
+            let pool_label = PoolLabel {
+                pool_id: pool.id().into(),
+            };
+            self.active_leases
+                .get_or_create(&pool_label)
+                .set(i64::from(pool.active_leases()));
+            self.pool_ready
+                .get_or_create(&pool_label)
+                .set(i64::from(pool.ready()));
+        }
         if let Some(stats) = &self.log_stats {
             for level in [slog::Level::Debug, slog::Level::Trace] {
                 let counter = self.log_records_dropped.get_or_create(&LevelLabel {

@@ -38,6 +38,17 @@ impl Sessions {
         Ok(session.turns)
     }
 
+    /// Gives back a turn counted for a task that was not admitted after all.
+    pub fn undo_turn(&self, id: &str) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(session) = sessions.get_mut(id) {
+            session.turns = session.turns.saturating_sub(1);
+            if session.turns == 0 {
+                sessions.remove(id);
+            }
+        }
+    }
+
     pub fn info(&self, id: &str) -> Option<SessionInfo> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let s = sessions.get(id)?;

@@ -30,12 +30,30 @@ pub async fn signal() {
     let _ = ctrl_c.await;
 }
 
+/// How long the server waits for connections to close once every task has ended.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Tasks that have not started end at once; running ones get the grace period.
 pub async fn drain(state: &AppState) {
-    let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
+    let grace = Duration::from_millis(state.config.server.shutdown_grace_ms)
+        .min(Duration::from_secs(86_400));
     state.begin_shutdown();
-    let active = state.tasks.active();
-    info!(state.log, "Shutting down: refusing new tasks; waiting up to {} ms for {} tasks to finish", grace.as_millis(), active.len();
-        keys::ACTION => "shutdown", keys::COUNT => active.len());
+    let mut queued = 0;
+    for task in state.tasks.active() {
+        if task.finish_if_queued() {
+            queued += 1;
+            task.cancel_with("shutdown");
+            if let Some(pool) = state.pool(&task.pool_id) {
+                pool.remove(&task.id);
+            }
+            task.offer(SseEvent::error(&ended_error(&task.pool_id, "shutdown")));
+            state.retire(&task.id);
+        }
+    }
+    let running = state.tasks.active();
+    info!(state.log, "Shutting down: refusing new tasks; ended {} queued tasks; waiting up to {} ms for {} running tasks to finish",
+        queued, grace.as_millis(), running.len();
+        keys::ACTION => "shutdown", keys::COUNT => running.len());
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline && !state.tasks.active().is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -45,14 +63,12 @@ pub async fn drain(state: &AppState) {
         warn!(state.log, "Grace period over: ending {} unfinished tasks with an error", left.len();
             keys::COUNT => left.len());
     }
-    for task in left {
+    for task in &left {
         task.cancel_with("shutdown");
-        if task.finish_if_queued() {
-            if let Some(pool) = state.pool(&task.pool_id) {
-                pool.remove(&task.id);
-            }
-            task.offer(SseEvent::error(&ended_error(&task.pool_id, "shutdown")));
-        }
+    }
+    let wait_for_runners = Instant::now() + crate::task::FINAL_SEND_WAIT + Duration::from_secs(1);
+    while Instant::now() < wait_for_runners && !state.tasks.active().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

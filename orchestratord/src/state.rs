@@ -43,14 +43,7 @@ impl AppState {
             .map(|pc| {
                 let engine_version = MockEngine::VERSION.to_string();
                 let generation = mock_generation(&daemon, pc, &pc.model_ref, &engine_version);
-                let pool = Arc::new(Pool::new(pc.clone(), engine_version, generation));
-                metrics
-                    .pool_ready
-                    .get_or_create(&crate::metrics::PoolLabel {
-                        pool_id: pc.id.clone(),
-                    })
-                    .set(i64::from(pool.ready()));
-                pool
+                Arc::new(Pool::new(pc.clone(), engine_version, generation))
             })
             .collect();
         Arc::new(AppState {
@@ -89,12 +82,6 @@ impl AppState {
         self.shutting_down.store(true, Ordering::Relaxed);
         for pool in &self.pools {
             pool.start_draining();
-            self.metrics
-                .pool_ready
-                .get_or_create(&crate::metrics::PoolLabel {
-                    pool_id: pool.id().into(),
-                })
-                .set(0);
         }
     }
 }

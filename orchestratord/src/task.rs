@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 /// Events a stream may hold before the job waits for the client (tokens are never dropped).
 pub const EVENT_BUFFER: usize = 256;
 
+/// How long a terminal event waits for a client that stopped reading.
+pub const FINAL_SEND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One SSE event, ready to send.
 #[derive(Clone, Debug)]
 pub struct SseEvent {
@@ -114,6 +117,14 @@ impl Task {
         queued
     }
 
+    /// True once a client has opened the task's stream.
+    pub fn stream_claimed(&self) -> bool {
+        self.receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
     /// The event stream; a task has one reader.
     pub fn take_receiver(&self) -> Option<mpsc::Receiver<SseEvent>> {
         self.receiver
@@ -125,6 +136,12 @@ impl Task {
     /// Sends an event, waiting for room: token, end and error events are never dropped.
     pub async fn send(&self, event: SseEvent) {
         let _ = self.events.send(event).await;
+    }
+
+    /// Sends a terminal event, waiting for room at most `FINAL_SEND_WAIT`: a client that
+    /// stopped reading cannot keep the job's slot.
+    pub async fn send_final(&self, event: SseEvent) {
+        let _ = tokio::time::timeout(FINAL_SEND_WAIT, self.events.send(event)).await;
     }
 
     /// Sends an event only if there is room (metrics events).
@@ -176,6 +193,14 @@ impl TaskRegistry {
         }
         tasks.insert(task.id.clone(), task);
         true
+    }
+
+    /// Forgets a task that was never admitted.
+    pub fn remove(&self, id: &str) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Task>> {

@@ -76,6 +76,12 @@ async fn metrics_have_every_type_line_before_any_sample_and_count_real_work() {
     assert_eq!(find("tasks_started_total", "engine_version=\"mock-"), 1.0);
     assert_eq!(find("tokens_out_total", "replica_id=\"default-r"), 7.0);
     assert_eq!(find("latency_decode_ms_count", "pool_id=\"default\""), 1.0);
+    assert_eq!(
+        find("latency_first_token_ms_count", "pool_id=\"default\""),
+        1.0
+    );
+    assert_eq!(find("queue_depth", "priority=\"batch\""), 0.0);
+    assert_eq!(find("active_leases", "pool_id=\"default\""), 0.0);
     assert_eq!(find("pool_ready", "pool_id=\"default\""), 1.0);
     assert!(!scraped.contains(&id), "job_id is never a label");
 }

@@ -148,7 +148,7 @@ async fn bad_requests_get_clear_errors_and_are_never_enqueued() {
     cases.push((embedding, 400, "INVALID_PARAMS", "completion"));
     let mut typo = task(5, "batch");
     typo["max_token"] = json!(5);
-    cases.push((typo, 400, "INVALID_PARAMS", "unknown field `max_token`"));
+    cases.push((typo, 400, "INVALID_PARAMS", "unknown field at line 1"));
     let mut wrong_type = task(5, "batch");
     wrong_type["ctx"] = json!("CANARY-in-a-number-field");
     cases.push((wrong_type, 400, "INVALID_PARAMS", "invalid type"));
@@ -210,8 +210,23 @@ async fn a_full_queue_rejects_with_retry_after_computed_from_the_queue() {
         "an estimate, not zero: {second}"
     );
 
-    let response = daemon.submit(&task(5, "batch")).await;
+    let refused = task(5, "batch");
+    let response = daemon.submit(&refused).await;
     assert_eq!(response.status(), 429);
+    let session = refused["session_id"].as_str().unwrap();
+    let turns = daemon
+        .client
+        .get(format!("{}/v1/sessions/{session}", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(turns.status(), 404, "a refused task spends no session turn");
+    let refused_id = refused["task_id"].as_str().unwrap();
+    assert_eq!(
+        daemon.open_stream(refused_id).await.status(),
+        404,
+        "a refused task is not known"
+    );
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -525,4 +540,33 @@ async fn a_pin_to_a_pool_that_is_not_ready_is_refused_without_fallback() {
     daemon
         .capture
         .expect(Level::Info, "Draining pool 'default'");
+}
+
+#[tokio::test]
+async fn a_task_id_is_admitted_once() {
+    let daemon = start(config(FAST)).await;
+    let body = task(2, "batch");
+    daemon.admit(&body).await;
+    let again = daemon.submit(&body).await;
+    assert_eq!(again.status(), 400);
+    assert!(again
+        .text()
+        .await
+        .unwrap()
+        .contains("task_id is already in use"));
+}
+
+#[tokio::test]
+async fn a_task_whose_stream_nobody_opens_is_canceled_and_frees_its_slot() {
+    let mut cfg = config(&[
+        ("tokens_per_sec = 200", "tokens_per_sec = 20"),
+        ("token_count = 32", "token_count = 1000"),
+    ]);
+    cfg.server.stream_claim_timeout_ms = 100;
+    let daemon = start(cfg).await;
+    daemon.admit(&task(1000, "interactive")).await;
+    let canceled = daemon.narrated("Canceled task after").await;
+    assert_eq!(canceled.str("reason"), Some("unclaimed"));
+    assert!(canceled.msg.contains("nobody opened its stream"));
+    assert!(daemon.metrics().await.contains("reason=\"unclaimed\"} 1"));
 }

@@ -105,13 +105,6 @@ pub async fn drain(
     };
     let deadline = Duration::from_millis(request.deadline_ms.unwrap_or(30_000));
     pool.start_draining();
-    state
-        .metrics
-        .pool_ready
-        .get_or_create(&crate::metrics::PoolLabel {
-            pool_id: id.clone(),
-        })
-        .set(0);
     tokio::spawn(async move {
         tokio::time::sleep(deadline).await;
         let left: Vec<_> = state

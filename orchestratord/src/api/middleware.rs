@@ -39,7 +39,8 @@ fn exempt_from_auth(path: &str) -> bool {
 
 fn bearer(request: &Request) -> Option<&str> {
     let value = request.headers().get("authorization")?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(str::trim)
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 pub async fn context(

@@ -3,6 +3,7 @@
 use super::RequestContext;
 use crate::error::ApiError;
 use crate::state::AppState;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +33,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.metrics.render(&state.pools),
     )
         .into_response()
 }
@@ -59,8 +60,14 @@ pub async fn get_log_level(State(state): State<Arc<AppState>>) -> Result<Json<Lo
 pub async fn set_log_level(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
-    Json(body): Json<LogLevel>,
+    body: Result<Json<LogLevel>, JsonRejection>,
 ) -> Result<Json<LogLevel>, ApiError> {
+    let Json(body) = body.map_err(|r| {
+        crate::error::rejection(
+            r.status(),
+            "the body must be a JSON object {\"spec\": \"<level spec>\"}",
+        )
+    })?;
     let handle = state
         .level
         .as_ref()

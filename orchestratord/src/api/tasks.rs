@@ -1,12 +1,13 @@
 //! `POST /v1/tasks`, `GET /v1/tasks/{id}/stream`, `POST /v1/tasks/{id}/cancel`.
 
 use super::RequestContext;
-use crate::error::{describe_json_error, ApiError};
+use crate::error::{describe_json_error, rejection, ApiError};
 use crate::metrics::{Canceled, EnginePolicy, EnginePoolPriority, Rejected};
 use crate::pool::{Admission, Pool};
 use crate::state::AppState;
 use crate::task::{Phase, SseEvent, Task};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -112,7 +113,7 @@ fn validate(state: &AppState, request: &TaskRequest) -> Result<Arc<Pool>, ApiErr
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let reject = |error: ApiError, engine: &str| {
         state
@@ -134,6 +135,12 @@ pub async fn create(
             "unknown",
         ));
     }
+    let body = body.map_err(|r| {
+        reject(
+            rejection(r.status(), "the request body was refused"),
+            "unknown",
+        )
+    })?;
     let request: TaskRequest = serde_json::from_slice(&body).map_err(|e| {
         reject(
             ApiError::invalid(format!("invalid task request: {}", describe_json_error(&e))),
@@ -156,15 +163,10 @@ pub async fn create(
             engine,
         ));
     }
-    if state.tasks.get(&request.task_id).is_some() {
-        return Err(reject(
-            ApiError::invalid("task_id is already in use"),
-            engine,
-        ));
-    }
+    let session_id = request.session_id.clone();
     state
         .sessions
-        .begin_turn(&request.session_id)
+        .begin_turn(&session_id)
         .map_err(|m| reject(ApiError::invalid(m), engine))?;
 
     let job_log = logging::job(
@@ -185,7 +187,13 @@ pub async fn create(
         position,
         predicted_start_ms,
     );
-    state.tasks.insert(task.clone());
+    if !state.tasks.insert(task.clone()) {
+        state.sessions.undo_turn(&session_id);
+        return Err(reject(
+            ApiError::invalid("task_id is already in use"),
+            engine,
+        ));
+    }
     let priority = task.priority();
     let (position, predicted_start_ms) = match pool.admit(task.clone()) {
         Admission::Queued {
@@ -201,8 +209,8 @@ pub async fn create(
             (position, predicted_start_ms)
         }
         Admission::Full { retry_after_ms } => {
-            task.advance(Phase::Finished);
-            state.retire(&task.id);
+            state.tasks.remove(&task.id);
+            state.sessions.undo_turn(&session_id);
             state
                 .metrics
                 .admission_backpressure_events
@@ -226,17 +234,13 @@ pub async fn create(
             return Err(reject(error, engine));
         }
     };
+    watch_unclaimed(state.clone(), task.clone());
     let labels = EnginePoolPriority {
         engine: engine.into(),
         pool_id: pool.id().into(),
         priority: priority.as_str().into(),
     };
     state.metrics.tasks_enqueued.get_or_create(&labels).inc();
-    state
-        .metrics
-        .queue_depth
-        .get_or_create(&labels)
-        .set(pool.queue_depth(priority) as i64);
     info!(admission_log, "Accepted task; queued at position {} (ETA {} ms) on pool '{}'", position, predicted_start_ms, pool.id();
         keys::ACTION => "admit", keys::QUEUE_POSITION => position, keys::PREDICTED_START_MS => predicted_start_ms,
         keys::PRIORITY => priority.as_str(), keys::IDENTITY => ctx.identity.clone(), prompt);
@@ -299,20 +303,24 @@ pub fn cancel_task(state: &AppState, task: &Arc<Task>, reason: &'static str) {
                 reason: reason.into(),
             })
             .inc();
-        state
-            .metrics
-            .queue_depth
-            .get_or_create(&EnginePoolPriority {
-                engine: pool.engine().into(),
-                pool_id: pool.id().into(),
-                priority: task.priority().as_str().into(),
-            })
-            .set(pool.queue_depth(task.priority()) as i64);
     }
-    info!(task.log, "Canceled task while it was queued ({})", if reason == "disconnect" { "the client disconnected" } else { "the client asked" };
+    info!(task.log, "Canceled task while it was queued ({})", crate::job::cancel_reason_words(reason);
         keys::ACTION => "cancel", keys::REASON => reason);
     task.offer(SseEvent::end(&task.canceled_end(0, 0, 0)));
     state.retire(&task.id);
+}
+
+/// Cancels a task whose stream nobody opens in time, so it cannot hold a slot forever.
+fn watch_unclaimed(state: Arc<AppState>, task: Arc<Task>) {
+    let wait = Duration::from_millis(state.config.server.stream_claim_timeout_ms);
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        if !task.stream_claimed() && task.phase() != Phase::Finished {
+            warn!(task.log, "Canceling task: nobody opened its stream within {} ms", wait.as_millis();
+                keys::ACTION => "cancel", keys::REASON => "unclaimed");
+            cancel_task(&state, &task, "unclaimed");
+        }
+    });
 }
 
 /// Cancels the task when the stream is dropped before its last event (client disconnect).
