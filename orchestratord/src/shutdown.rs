@@ -76,6 +76,9 @@ pub async fn drain(state: &AppState) {
 pub fn ended_error(pool_id: &str, reason: &str) -> ErrorEnvelope {
     let message = match reason {
         "drain" => format!("pool '{pool_id}' was drained and its deadline passed"),
+        "reload" => {
+            format!("pool '{pool_id}' was reloaded with another model before the task started")
+        }
         _ => "orchestratord is shutting down".to_string(),
     };
     ErrorEnvelope {

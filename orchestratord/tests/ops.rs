@@ -449,3 +449,41 @@ async fn a_reload_swaps_the_model_at_once_and_a_bad_one_changes_nothing() {
         .unwrap();
     assert_eq!(conflict.status(), 409);
 }
+
+#[tokio::test]
+async fn a_reload_ends_tasks_queued_for_the_old_model() {
+    let daemon = start(config(&[
+        ("replicas = 2", "replicas = 1"),
+        ("slots_per_replica = 4", "slots_per_replica = 1"),
+        ("tokens_per_sec = 200", "tokens_per_sec = 20"),
+    ]))
+    .await;
+    let running = daemon.admit(&task(10, "batch")).await;
+    daemon.narrated("Started task").await;
+    let queued = daemon.admit(&task(2, "batch")).await;
+    let reloaded = daemon
+        .client
+        .post(format!("{}/v1/pools/default/reload", daemon.url))
+        .json(&serde_json::json!({"new_model_ref": "mock:small"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 202);
+    let events = daemon.events(&queued).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event, "error");
+    assert!(events[0].data["message"]
+        .as_str()
+        .unwrap()
+        .contains("reloaded"));
+    let finished = daemon.events(&running).await;
+    assert_eq!(
+        finished.last().unwrap().event,
+        "end",
+        "the running job finished on the old replica"
+    );
+    daemon.capture.expect(
+        Level::Warning,
+        "Ended 1 queued tasks that asked for 'mock:tiny'",
+    );
+}

@@ -178,6 +178,22 @@ pub async fn reload(
         Ok(generation) => {
             let old = pool.replace_generation(generation);
             let in_flight: u32 = old.replicas.iter().map(|r| r.busy()).sum();
+            let mut ended = 0;
+            for task in state.tasks.active().into_iter().filter(|t| t.pool_id == id) {
+                if task.finish_if_queued() {
+                    ended += 1;
+                    task.cancel_with("reload");
+                    pool.remove(&task.id);
+                    task.offer(SseEvent::error(&crate::shutdown::ended_error(
+                        &id, "reload",
+                    )));
+                    state.retire(&task.id);
+                }
+            }
+            if ended > 0 {
+                warn!(pool.log(), "Ended {} queued tasks that asked for '{}', which pool '{}' no longer serves", ended, previous, id;
+                    keys::COUNT => ended, keys::ACTION => "reload");
+            }
             info!(pool.log(), "Reloaded pool '{}': now serving '{}' (was '{}'); {} jobs in flight finish on the old replicas",
                 id, request.new_model_ref, previous, in_flight; keys::ACTION => "reload");
             Ok(StatusCode::ACCEPTED)
