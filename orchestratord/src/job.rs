@@ -1,7 +1,7 @@
 //! Running one placed task: submit to the replica's engine, relay its tokens to the task's
 //! stream, and narrate the job's life (started, first token, progress, stall, end or failure).
 
-use crate::metrics::{Canceled, EnginePoolPriority, EnginePoolReplica, Started};
+use crate::metrics::{EnginePoolPriority, EnginePoolReplica, Started};
 use crate::pool::{Placement, Pool};
 use crate::state::AppState;
 use crate::task::{Phase, SseEvent, Task};
@@ -129,17 +129,6 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
             .get_or_create(&labels)
             .observe(ms(since_admission) as f64);
     }
-    let count_cancel = |reason: &str| {
-        state
-            .metrics
-            .tasks_canceled
-            .get_or_create(&Canceled {
-                engine: pool.engine().into(),
-                pool_id: pool.id().into(),
-                reason: reason.into(),
-            })
-            .inc();
-    };
     match outcome {
         Outcome::Ended {
             tokens_in,
@@ -172,7 +161,7 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
             .await;
         }
         Outcome::Canceled if matches!(task.cancel_reason(), "shutdown" | "drain") => {
-            count_cancel(task.cancel_reason());
+            state.metrics.count_cancel(pool, task.cancel_reason());
             let error = crate::shutdown::ended_error(pool.id(), task.cancel_reason());
             warn!(log, "Ended task after {} tokens: {}", progress.tokens_out, error.message;
                 keys::ACTION => "fail", keys::ERROR_KIND => ErrorCode::PoolUnavailable.as_str(),
@@ -183,7 +172,7 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
             let reason = task.cancel_reason();
             info!(log, "Canceled task after {} tokens ({}); the engine request was closed", progress.tokens_out, cancel_reason_words(reason);
                 keys::ACTION => "cancel", keys::REASON => reason, keys::TOKENS_OUT => progress.tokens_out);
-            count_cancel(reason);
+            state.metrics.count_cancel(pool, reason);
             task.send_final(SseEvent::end(&task.canceled_end(
                 progress.tokens_out,
                 first_token_ms,

@@ -193,6 +193,16 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    pub fn count_cancel(&self, pool: &Pool, reason: &str) {
+        self.tasks_canceled
+            .get_or_create(&Canceled {
+                engine: pool.engine().into(),
+                pool_id: pool.id().into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
     /// The OpenMetrics text of every metric (TYPE lines even before any sample). Gauges are read
     /// from the pools at scrape time, so they cannot drift from the queues they describe.
     pub fn render(&self, pools: &[Arc<Pool>]) -> String {

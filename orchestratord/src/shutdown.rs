@@ -2,7 +2,6 @@
 //! deadline, then end the rest with an `error` event.
 
 use crate::state::AppState;
-use crate::task::SseEvent;
 use llorch_api_types::{ErrorCode, ErrorEnvelope};
 use logging::keys;
 use slog::{info, warn};
@@ -38,18 +37,12 @@ pub async fn drain(state: &AppState) {
     let grace = Duration::from_millis(state.config.server.shutdown_grace_ms)
         .min(Duration::from_secs(86_400));
     state.begin_shutdown();
-    let mut queued = 0;
-    for task in state.tasks.active() {
-        if task.finish_if_queued() {
-            queued += 1;
-            task.cancel_with("shutdown");
-            if let Some(pool) = state.pool(&task.pool_id) {
-                pool.remove(&task.id);
-            }
-            task.offer(SseEvent::error(&ended_error(&task.pool_id, "shutdown")));
-            state.retire(&task.id);
-        }
-    }
+    let queued = state
+        .tasks
+        .active()
+        .iter()
+        .filter(|task| state.end_if_queued(task, "shutdown"))
+        .count();
     let running = state.tasks.active();
     info!(state.log, "Shutting down: refusing new tasks; ended {} queued tasks; waiting up to {} ms for {} running tasks to finish",
         queued, grace.as_millis(), running.len();

@@ -7,9 +7,10 @@ use crate::pool::{Generation, Pool, Replica};
 use crate::sessions::Sessions;
 use crate::story::StoryIndex;
 use crate::task::TaskRegistry;
+use crate::task::{SseEvent, Task};
 use logging::{keys, LevelHandle, PoolContext, Secret};
 use mock_engine::MockEngine;
-use slog::{info, o, Logger};
+use slog::{info, o, warn, Logger};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -70,6 +71,32 @@ impl AppState {
 
     pub fn shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Ends a task that has not started yet, for `reason`: out of its queue, counted, narrated,
+    /// and told (an `end` with `canceled` for a client's cancel, an `error` otherwise).
+    /// False when the task was no longer queued: its runner ends it.
+    pub fn end_if_queued(&self, task: &Arc<Task>, reason: &'static str) -> bool {
+        if !task.finish_if_queued() {
+            return false;
+        }
+        task.cancel_with(reason);
+        if let Some(pool) = self.pool(&task.pool_id) {
+            pool.remove(&task.id);
+            self.metrics.count_cancel(pool, reason);
+        }
+        if matches!(reason, "client" | "disconnect" | "unclaimed") {
+            info!(task.log, "Canceled task while it was queued ({})", crate::job::cancel_reason_words(reason);
+                keys::ACTION => "cancel", keys::REASON => reason);
+            task.offer(SseEvent::end(&task.canceled_end(0, 0, 0)));
+        } else {
+            let error = crate::shutdown::ended_error(&task.pool_id, reason);
+            warn!(task.log, "Ended task before it started: {}", error.message;
+                keys::ACTION => "fail", keys::REASON => reason, keys::ERROR_KIND => error.code.as_str());
+            task.offer(SseEvent::error(&error));
+        }
+        self.retire(&task.id);
+        true
     }
 
     /// Marks a task finished for retention; tasks and stories past retention are forgotten.

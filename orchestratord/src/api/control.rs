@@ -3,7 +3,6 @@
 use crate::error::{describe_json_error, ApiError};
 use crate::pool::Pool;
 use crate::state::AppState;
-use crate::task::SseEvent;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -119,11 +118,7 @@ pub async fn drain(
         }
         for task in left {
             task.cancel_with("drain");
-            if task.finish_if_queued() {
-                pool.remove(&task.id);
-                task.offer(SseEvent::error(&crate::shutdown::ended_error(&id, "drain")));
-                state.retire(&task.id);
-            }
+            state.end_if_queued(&task, "drain");
         }
     });
     Ok(StatusCode::ACCEPTED)
@@ -178,18 +173,12 @@ pub async fn reload(
         Ok(generation) => {
             let old = pool.replace_generation(generation);
             let in_flight: u32 = old.replicas.iter().map(|r| r.busy()).sum();
-            let mut ended = 0;
-            for task in state.tasks.active().into_iter().filter(|t| t.pool_id == id) {
-                if task.finish_if_queued() {
-                    ended += 1;
-                    task.cancel_with("reload");
-                    pool.remove(&task.id);
-                    task.offer(SseEvent::error(&crate::shutdown::ended_error(
-                        &id, "reload",
-                    )));
-                    state.retire(&task.id);
-                }
-            }
+            let ended = state
+                .tasks
+                .active()
+                .iter()
+                .filter(|t| t.pool_id == id && state.end_if_queued(t, "reload"))
+                .count();
             if ended > 0 {
                 warn!(pool.log(), "Ended {} queued tasks that asked for '{}', which pool '{}' no longer serves", ended, previous, id;
                     keys::COUNT => ended, keys::ACTION => "reload");

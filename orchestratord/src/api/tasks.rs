@@ -2,7 +2,7 @@
 
 use super::RequestContext;
 use crate::error::{describe_json_error, rejection, ApiError};
-use crate::metrics::{Canceled, EnginePolicy, EnginePoolPriority, Rejected};
+use crate::metrics::{EnginePolicy, EnginePoolPriority, Rejected};
 use crate::pool::{Admission, Pool};
 use crate::state::AppState;
 use crate::task::{Phase, SseEvent, Task};
@@ -289,25 +289,7 @@ fn evict(state: &AppState, pool: &Pool, evicted: &Arc<Task>) {
 /// ended by its runner, which closes the engine request.
 pub fn cancel_task(state: &AppState, task: &Arc<Task>, reason: &'static str) {
     task.cancel_with(reason);
-    if !task.finish_if_queued() {
-        return;
-    }
-    if let Some(pool) = state.pool(&task.pool_id) {
-        pool.remove(&task.id);
-        state
-            .metrics
-            .tasks_canceled
-            .get_or_create(&Canceled {
-                engine: pool.engine().into(),
-                pool_id: pool.id().into(),
-                reason: reason.into(),
-            })
-            .inc();
-    }
-    info!(task.log, "Canceled task while it was queued ({})", crate::job::cancel_reason_words(reason);
-        keys::ACTION => "cancel", keys::REASON => reason);
-    task.offer(SseEvent::end(&task.canceled_end(0, 0, 0)));
-    state.retire(&task.id);
+    state.end_if_queued(task, reason);
 }
 
 /// Cancels a task whose stream nobody opens in time, so it cannot hold a slot forever.
