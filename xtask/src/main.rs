@@ -1,13 +1,16 @@
 //! Developer workflows. `cargo xtask ci` is what CI and the README's test command run.
 
+mod llama_server;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 
-const USAGE: &str = "usage: cargo xtask <ci|bench>
-  ci     format check, clippy -D warnings, every test of the workspace
-  bench  criterion benches of the logging crate (figures for BENCHMARKS.md)";
+const USAGE: &str = "usage: cargo xtask <ci|bench|llama-server>
+  ci            build the test engine, then format check, clippy -D warnings, every test
+  bench         criterion benches of the logging crate (figures for BENCHMARKS.md)
+  llama-server  build (once, cached outside the work tree) the llama-server the tests run";
 
-fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {
     println!("==> {step}: {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
@@ -72,6 +75,8 @@ fn test(step: &str, args: &[&str], totals: &mut Totals) -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
+    let server = llama_server::ensure()?;
+    std::env::set_var("LLORCH_LLAMA_SERVER", &server);
     run("format", "cargo", &["fmt", "--all", "--", "--check"])?;
     run(
         "clippy",
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
+        Some("llama-server") => llama_server::ensure().map(|path| println!("{}", path.display())),
         _ => Err(USAGE.to_string()),
     };
     match result {

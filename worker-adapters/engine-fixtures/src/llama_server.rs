@@ -1,0 +1,127 @@
+//! A `llama-server` child process on a free loopback port, killed when dropped.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `llama-server` binary: `LLORCH_LLAMA_SERVER`, or the one `cargo xtask llama-server`
+/// left in the cache (`~/.cache/llama-orch/llama-server-*/bin/llama-server`).
+pub fn llama_server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("LLORCH_LLAMA_SERVER") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var("LLORCH_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".cache/llama-orch")
+        });
+    std::fs::read_dir(&cache)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin/llama-server"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no llama-server in {}: run `cargo xtask llama-server` (the README's test command does)",
+                cache.display()
+            )
+        })
+}
+
+pub struct LlamaServer {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A plain HTTP/1.1 GET on loopback; returns the status code.
+fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 16];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+impl LlamaServer {
+    /// Starts a server on `model` (with `slots` parallel slots) without waiting for it.
+    pub fn spawn(model: &Path, slots: u32) -> LlamaServer {
+        let port = free_port();
+        let log_path = std::env::temp_dir().join(format!("llama-server-{port}.log"));
+        let log = std::fs::File::create(&log_path).expect("a llama-server log file");
+        let child = Command::new(llama_server_binary())
+            .args(["-m", model.to_str().expect("a UTF-8 model path")])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "-c",
+                &(512 * slots).to_string(),
+                "-np",
+                &slots.to_string(),
+                "-t",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("llama-server starts");
+        LlamaServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    /// Starts a server and waits until `/health` answers 200.
+    pub fn start(model: &Path, slots: u32) -> LlamaServer {
+        let server = Self::spawn(model, slots);
+        server.wait_ready(Duration::from_secs(30));
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn wait_ready(&self, limit: Duration) {
+        let started = Instant::now();
+        while get_status(self.addr, "/health") != Some(200) {
+            assert!(
+                started.elapsed() < limit,
+                "llama-server on {} never became ready",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,212 @@
+//! The llama.cpp adapter: `/health` (loading vs ready), `/props`, `POST /completion` streamed
+//! incrementally; cancel by dropping the stream (the upstream connection closes).
+
+mod sse;
+
+use adapter_api::{
+    AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
+};
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use llorch_api_types::{ErrorCode, StopReason};
+use logging::keys;
+use serde::Deserialize;
+use slog::{debug, info, warn, Logger};
+use std::time::Duration;
+
+pub struct LlamaCppAdapter {
+    base: String,
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    stop: bool,
+    #[serde(default)]
+    stop_type: Option<String>,
+    #[serde(default)]
+    tokens_predicted: Option<u32>,
+    #[serde(default)]
+    tokens_evaluated: Option<u32>,
+}
+
+fn unreachable_engine(error: &reqwest::Error) -> AdapterError {
+    // reqwest's message names the URL, never headers or bodies.
+    AdapterError::new(
+        ErrorCode::WorkerReset,
+        format!("cannot reach llama-server: {error}"),
+        true,
+    )
+}
+
+impl LlamaCppAdapter {
+    /// `base` is the server's URL, such as `http://127.0.0.1:8081`.
+    pub fn new(base: impl Into<String>) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        LlamaCppAdapter {
+            base: base.into().trim_end_matches('/').to_string(),
+            client,
+        }
+    }
+
+    /// The server's `/props` document.
+    pub async fn props(&self) -> Result<serde_json::Value, AdapterError> {
+        let response = self
+            .client
+            .get(format!("{}/props", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| unreachable_engine(&e))?;
+        response.json().await.map_err(|e| unreachable_engine(&e))
+    }
+}
+
+fn stop_reason(stop_type: Option<&str>) -> StopReason {
+    match stop_type {
+        Some("limit") => StopReason::MaxTokens,
+        Some("word") => StopReason::Stop,
+        _ => StopReason::Eos,
+    }
+}
+
+impl WorkerAdapter for LlamaCppAdapter {
+    fn engine(&self) -> &'static str {
+        "llamacpp"
+    }
+
+    fn engine_version(&self) -> BoxFuture<'_, Result<String, AdapterError>> {
+        Box::pin(async move {
+            let props = self.props().await?;
+            Ok(props
+                .get("build_info")
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown")
+                .to_string())
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .get(format!("{}/health", self.base))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .map_err(|e| unreachable_engine(&e))?;
+            match response.status().as_u16() {
+                200 => Ok(EngineHealth::Ready),
+                503 => Ok(EngineHealth::Loading),
+                other => Err(AdapterError::new(
+                    ErrorCode::WorkerReset,
+                    format!("llama-server /health answered {other}"),
+                    true,
+                )),
+            }
+        })
+    }
+
+    fn submit(
+        &self,
+        request: SubmitRequest,
+        log: Logger,
+    ) -> BoxFuture<'_, Result<TokenStream, AdapterError>> {
+        Box::pin(async move {
+            let log = logging::component(&log, "llamacpp-http");
+            let mut body = serde_json::json!({
+                "prompt": request.prompt,
+                "n_predict": request.max_tokens,
+                "stream": true,
+                "cache_prompt": false,
+            });
+            if let Some(seed) = request.seed {
+                body["seed"] = seed.into();
+            }
+            if let Some(t) = request.temperature {
+                body["temperature"] = t.into();
+            }
+            if let Some(p) = request.top_p {
+                body["top_p"] = p.into();
+            }
+            if !request.stop.is_empty() {
+                body["stop"] = request.stop.clone().into();
+            }
+            let response = self
+                .client
+                .post(format!("{}/completion", self.base))
+                .header("X-Correlation-Id", &request.correlation_id)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| unreachable_engine(&e))?;
+            let status = response.status();
+            if !status.is_success() {
+                let code = if status.as_u16() == 503 {
+                    ErrorCode::PoolUnready
+                } else {
+                    ErrorCode::WorkerReset
+                };
+                warn!(log, "llama-server refused the job with HTTP {}", status.as_u16();
+                    keys::ERROR_KIND => code.as_str());
+                return Err(AdapterError::new(
+                    code,
+                    format!("llama-server answered HTTP {}", status.as_u16()),
+                    true,
+                ));
+            }
+            info!(log, "Submitted the job to llama-server"; keys::MAX_TOKENS => request.max_tokens);
+            let mut index = 0u32;
+            let mut ended = false;
+            let events = sse::data_lines(response.bytes_stream()).filter_map(move |line| {
+                let log = log.clone();
+                let event = match line {
+                    Err(e) if !ended => {
+                        ended = true;
+                        warn!(log, "The llama-server stream broke: {}", e; keys::ERROR_KIND => ErrorCode::WorkerReset.as_str());
+                        Some(Err(AdapterError::new(ErrorCode::WorkerReset, format!("the llama-server stream broke: {e}"), true)))
+                    }
+                    Err(_) => None,
+                    Ok(data) => match serde_json::from_str::<Chunk>(&data) {
+                        Err(e) => {
+                            ended = true;
+                            Some(Err(AdapterError::new(ErrorCode::WorkerReset, format!("llama-server sent an unreadable event: {e}"), true)))
+                        }
+                        Ok(chunk) if chunk.stop => {
+                            ended = true;
+                            let reason = stop_reason(chunk.stop_type.as_deref());
+                            debug!(log, "llama-server ended the job"; keys::STOP_REASON => reason.as_str(),
+                                keys::TOKENS_OUT => chunk.tokens_predicted.unwrap_or(index));
+                            let mut events = Vec::new();
+                            if !chunk.content.is_empty() {
+                                events.push(Ok(EngineEvent::Token { text: chunk.content, index }));
+                                index += 1;
+                            }
+                            events.push(Ok(EngineEvent::End {
+                                tokens_in: chunk.tokens_evaluated,
+                                tokens_out: chunk.tokens_predicted.unwrap_or(index),
+                                stop_reason: reason,
+                            }));
+                            return futures_util::future::ready(Some(futures_util::stream::iter(events)));
+                        }
+                        Ok(chunk) if chunk.content.is_empty() => None,
+                        Ok(chunk) => {
+                            let token = EngineEvent::Token { text: chunk.content, index };
+                            index += 1;
+                            Some(Ok(token))
+                        }
+                    },
+                };
+                futures_util::future::ready(event.map(|e| futures_util::stream::iter(vec![e])))
+            });
+            Ok(events.flatten().boxed())
+        })
+    }
+}

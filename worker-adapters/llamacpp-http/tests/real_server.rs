@@ -1,0 +1,203 @@
+//! The llama.cpp adapter against a real `llama-server` serving the tiny random model.
+
+use adapter_api::{EngineEvent, EngineHealth, SubmitRequest, WorkerAdapter};
+use engine_fixtures::{gguf, LlamaServer};
+use futures_util::StreamExt;
+use llamacpp_http::LlamaCppAdapter;
+use llorch_api_types::{ErrorCode, StopReason};
+use std::time::{Duration, Instant};
+
+fn model(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("tiny.gguf");
+    gguf::write_tiny_llama(&path, 42).unwrap();
+    path
+}
+
+fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
+    SubmitRequest {
+        job_id: "job".into(),
+        correlation_id: "corr-1".into(),
+        prompt: prompt.into(),
+        max_tokens,
+        seed: Some(7),
+        temperature: Some(0.0),
+        top_p: None,
+        stop: vec![],
+    }
+}
+
+/// Text of every token, and the end event.
+async fn generate(adapter: &LlamaCppAdapter, request: SubmitRequest) -> (Vec<String>, EngineEvent) {
+    let (log, _) = logging::Capture::logger();
+    let mut stream = adapter.submit(request, log).await.unwrap();
+    let mut tokens = Vec::new();
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            EngineEvent::Token { text, index } => {
+                assert_eq!(index as usize, tokens.len(), "indices in order");
+                tokens.push(text);
+            }
+            end => return (tokens, end),
+        }
+    }
+    panic!("the stream ended without an end event");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_real_tokens_with_max_tokens_stop_words_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(&model(&dir), 2);
+    let adapter = LlamaCppAdapter::new(server.url());
+    assert_eq!(adapter.health().await.unwrap(), EngineHealth::Ready);
+    let version = adapter.engine_version().await.unwrap();
+    assert!(!version.is_empty() && version != "unknown", "{version}");
+
+    let (tokens, end) = generate(&adapter, request("the llama", 24)).await;
+    let EngineEvent::End {
+        tokens_out,
+        stop_reason,
+        tokens_in,
+    } = end
+    else {
+        unreachable!()
+    };
+    assert_eq!(stop_reason, StopReason::MaxTokens);
+    assert_eq!(tokens_out, 24);
+    assert!(tokens_in.unwrap_or(0) > 0);
+    assert!(!tokens.is_empty() && tokens.len() <= 24);
+
+    // a stop word taken from the deterministic output ends the next run early
+    let word = tokens
+        .iter()
+        .skip(3)
+        .find(|t| !t.trim().is_empty() && !t.contains('\u{FFFD}'))
+        .cloned()
+        .unwrap_or_else(|| panic!("no clean token to stop at in {tokens:?}"));
+    let mut stopped = request("the llama", 24);
+    stopped.stop = vec![word.clone()];
+    let (_, end) = generate(&adapter, stopped).await;
+    let EngineEvent::End {
+        stop_reason,
+        tokens_out,
+        ..
+    } = end
+    else {
+        unreachable!()
+    };
+    assert_eq!(stop_reason, StopReason::Stop, "stop word {word:?}");
+    assert!(tokens_out < 24);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canceling_mid_stream_frees_the_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(&model(&dir), 1);
+    let adapter = LlamaCppAdapter::new(server.url());
+    let (log, _) = logging::Capture::logger();
+    let mut stream = adapter
+        .submit(request("a quiet field", 400), log)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        stream.next().await.unwrap().unwrap();
+    }
+    drop(stream);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let slots: serde_json::Value = client
+            .get(format!("{}/slots", server.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if slots
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["is_processing"] == false)
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the slot stayed busy: {slots}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, end) = generate(&adapter, request("again", 4)).await;
+    assert!(matches!(end, EngineEvent::End { tokens_out: 4, .. }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_server_is_a_worker_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = LlamaServer::start(&model(&dir), 1);
+    let adapter = LlamaCppAdapter::new(server.url());
+    let (log, _) = logging::Capture::logger();
+    let mut stream = adapter
+        .submit(request("tell a story", 480), log)
+        .await
+        .unwrap();
+    stream.next().await.unwrap().unwrap();
+    server.kill();
+    let mut outcome = None;
+    while let Some(event) = stream.next().await {
+        if let Err(e) = event {
+            outcome = Some(e);
+            break;
+        }
+    }
+    let error = outcome.expect("the stream reports the broken server");
+    assert_eq!(error.code, ErrorCode::WorkerReset);
+    let refused = adapter
+        .submit(request("anyone there?", 4), logging::Capture::logger().0)
+        .await;
+    let error = refused.err().expect("nothing listens any more");
+    assert_eq!(error.code, ErrorCode::WorkerReset);
+    assert!(
+        error.message.contains("cannot reach llama-server"),
+        "{}",
+        error.message
+    );
+    assert!(adapter.health().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_give_byte_identical_streams_for_sixteen_prompts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = model(&dir);
+    let (a, b) = (LlamaServer::start(&path, 1), LlamaServer::start(&path, 1));
+    let (a, b) = (LlamaCppAdapter::new(a.url()), LlamaCppAdapter::new(b.url()));
+    let prompts = [
+        "the",
+        "llama",
+        "a quiet field",
+        "tells a story",
+        "and",
+        ".",
+        "the llama walks",
+        "field and story",
+        "walks",
+        "quiet",
+        "a",
+        "the the the",
+        "story.",
+        "tells",
+        "llama llama",
+        "and the field",
+    ];
+    for prompt in prompts {
+        let (ta, ea) = generate(&a, request(prompt, 32)).await;
+        let (tb, eb) = generate(&b, request(prompt, 32)).await;
+        assert_eq!(
+            ta.concat().into_bytes(),
+            tb.concat().into_bytes(),
+            "prompt {prompt:?}"
+        );
+        assert_eq!(ta, tb, "same token boundaries for {prompt:?}");
+        assert_eq!(ea, eb);
+    }
+}
