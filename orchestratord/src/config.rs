@@ -60,7 +60,12 @@ pub struct PoolConfig {
     pub max_tokens_out: u32,
     pub queue_capacity: usize,
     pub full_policy: FullPolicy,
+    /// Mock pools: how many replicas to run.
+    #[serde(default)]
     pub replicas: u32,
+    /// `llamacpp` pools: the URL of each running `llama-server` replica.
+    #[serde(default)]
+    pub urls: Vec<String>,
     pub slots_per_replica: u32,
     #[serde(default = "default_prompt_chars")]
     pub max_prompt_chars: usize,
@@ -157,14 +162,35 @@ impl Config {
             if self.pools[..i].iter().any(|p| p.id == pool.id) {
                 return Err(format!("{}: duplicate pool id", at("id")));
             }
-            if pool.engine != Engine::Mock {
-                return Err(format!(
-                    "{}: only `mock` pools are supported so far",
-                    at("engine")
-                ));
+            match pool.engine {
+                Engine::Mock if pool.replicas == 0 => {
+                    return Err(format!("{}: must be at least 1", at("replicas")));
+                }
+                Engine::Llamacpp if pool.urls.is_empty() => {
+                    return Err(format!(
+                        "{}: list the URL of at least one llama-server",
+                        at("urls")
+                    ));
+                }
+                Engine::Llamacpp => {
+                    if let Some(bad) = pool
+                        .urls
+                        .iter()
+                        .find(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+                    {
+                        return Err(format!("{}: {bad:?} is not an http(s) URL", at("urls")));
+                    }
+                }
+                Engine::Mock => {}
+                _ => {
+                    return Err(format!(
+                        "{}: `{}` pools are not supported yet (mock and llamacpp are)",
+                        at("engine"),
+                        pool.engine.as_str()
+                    ))
+                }
             }
             for (field, value) in [
-                ("replicas", pool.replicas as u64),
                 ("slots_per_replica", pool.slots_per_replica as u64),
                 ("queue_capacity", pool.queue_capacity as u64),
                 ("ctx_max", pool.ctx_max as u64),

@@ -75,7 +75,8 @@ pub async fn bind(config: Config, log: &Logger, options: Options) -> Result<Daem
         options.level,
         options.log_stats,
         options.story,
-    );
+    )
+    .await;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         let error = StartError { code: "BIND_FAILED", message: format!("cannot listen on {addr}: {e}") };
         crit!(log, "Cannot start: {}", error.message; keys::ERROR_KIND => error.code, keys::ADDR => addr.to_string());

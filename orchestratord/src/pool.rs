@@ -42,6 +42,10 @@ impl Replica {
         self.ready.load(Ordering::Relaxed)
     }
 
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
     pub fn release(&self) {
         self.busy.fetch_sub(1, Ordering::Relaxed);
     }

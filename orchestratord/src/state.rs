@@ -8,6 +8,9 @@ use crate::sessions::Sessions;
 use crate::story::StoryIndex;
 use crate::task::TaskRegistry;
 use crate::task::{SseEvent, Task};
+use adapter_api::{EngineHealth, WorkerAdapter};
+use llamacpp_http::LlamaCppAdapter;
+use llorch_api_types::Engine;
 use logging::{keys, LevelHandle, PoolContext, Secret};
 use mock_engine::MockEngine;
 use slog::{info, o, warn, Logger};
@@ -28,7 +31,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
+    pub async fn new(
         config: Config,
         log: &Logger,
         auth_token: Option<Secret<String>>,
@@ -38,15 +41,18 @@ impl AppState {
     ) -> Arc<AppState> {
         let daemon = log.new(o!());
         let metrics = Metrics::new(log_stats);
-        let pools = config
-            .pools
-            .iter()
-            .map(|pc| {
-                let engine_version = MockEngine::VERSION.to_string();
-                let generation = mock_generation(&daemon, pc, &pc.model_ref, &engine_version);
-                Arc::new(Pool::new(pc.clone(), engine_version, generation))
-            })
-            .collect();
+        let mut pools = Vec::new();
+        for pc in &config.pools {
+            let (engine_version, generation) = match pc.engine {
+                Engine::Llamacpp => llamacpp_generation(&daemon, pc).await,
+                _ => {
+                    let version = MockEngine::VERSION.to_string();
+                    let generation = mock_generation(&daemon, pc, &pc.model_ref, &version);
+                    (version, generation)
+                }
+            };
+            pools.push(Arc::new(Pool::new(pc.clone(), engine_version, generation)));
+        }
         Arc::new(AppState {
             config,
             log: daemon,
@@ -154,4 +160,65 @@ pub fn mock_generation(
         log: pool_log,
         replicas,
     }
+}
+
+fn port_of(url: &str) -> Option<u16> {
+    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+}
+
+/// One replica per configured `llama-server` URL; a replica is ready when its `/health` says so.
+/// The engine version is the first ready server's `build_info`.
+pub async fn llamacpp_generation(daemon: &Logger, pc: &PoolConfig) -> (String, Generation) {
+    let adapters: Vec<Arc<LlamaCppAdapter>> = pc
+        .urls
+        .iter()
+        .map(|u| Arc::new(LlamaCppAdapter::new(u.clone())))
+        .collect();
+    let mut health = Vec::new();
+    let mut engine_version = None;
+    for adapter in &adapters {
+        let ready = matches!(adapter.health().await, Ok(EngineHealth::Ready));
+        if ready && engine_version.is_none() {
+            engine_version = adapter.engine_version().await.ok();
+        }
+        health.push(ready);
+    }
+    let engine_version = engine_version.unwrap_or_else(|| "unknown".to_string());
+    let pool_log = logging::pool(
+        daemon,
+        &PoolContext {
+            pool_id: pc.id.clone(),
+            engine: pc.engine.as_str().into(),
+            engine_version: engine_version.clone(),
+            model_ref: pc.model_ref.clone(),
+        },
+    );
+    let replicas = adapters
+        .into_iter()
+        .zip(health)
+        .zip(&pc.urls)
+        .enumerate()
+        .map(|(i, ((adapter, ready), url))| {
+            let id = format!("{}-r{i}", pc.id);
+            let replica_log = logging::replica(&pool_log, &id, port_of(url));
+            if ready {
+                info!(replica_log, "Replica {} is ready: llama-server {} at {}", id, engine_version, url;
+                    keys::ACTION => "ready");
+            } else {
+                warn!(replica_log, "Replica {} is not ready: llama-server at {} does not answer /health with 200", id, url;
+                    keys::ACTION => "unready");
+            }
+            let replica = Replica::new(id, adapter, pc.slots_per_replica, replica_log);
+            replica.set_ready(ready);
+            Arc::new(replica)
+        })
+        .collect();
+    (
+        engine_version,
+        Generation {
+            model_ref: pc.model_ref.clone(),
+            log: pool_log,
+            replicas,
+        },
+    )
 }

@@ -161,7 +161,14 @@ pub async fn reload(
         )));
     }
     let previous = pool.model_ref();
-    let loaded = crate::state::mock_can_load(&request.new_model_ref).map(|()| {
+    let can_load = match pool.config.engine {
+        llorch_api_types::Engine::Mock => crate::state::mock_can_load(&request.new_model_ref),
+        engine => Err(format!(
+            "reloading `{}` pools is not supported yet",
+            engine.as_str()
+        )),
+    };
+    let loaded = can_load.map(|()| {
         crate::state::mock_generation(
             &state.log,
             &pool.config,

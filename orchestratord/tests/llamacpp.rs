@@ -1,0 +1,93 @@
+//! orchestratord in front of a real llama-server (the tiny random model): real tokens through
+//! admission, placement and the SSE API.
+
+mod support;
+
+use engine_fixtures::{gguf, LlamaServer};
+use orchestratord::config::Config;
+use serde_json::json;
+use slog::Level;
+
+fn llamacpp_config(urls: &[String]) -> Config {
+    let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
+    let text = format!(
+        r#"
+[server]
+addr = "127.0.0.1:0"
+
+[[pools]]
+id = "tiny"
+engine = "llamacpp"
+model_ref = "gguf:tiny"
+urls = [{}]
+ctx_max = 512
+max_tokens_out = 256
+queue_capacity = 16
+full_policy = "reject"
+slots_per_replica = 1
+"#,
+        urls.join(", ")
+    );
+    Config::parse(&text, "test").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_tokens_stream_through_orchestratord() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    gguf::write_tiny_llama(&model, 42).unwrap();
+    let server = LlamaServer::start(&model, 1);
+    let daemon = support::start(llamacpp_config(&[server.url()])).await;
+
+    let mut body = support::task(16, "interactive");
+    body["engine"] = json!("llamacpp");
+    body["model_ref"] = json!("gguf:tiny");
+    body["seed"] = json!(3);
+    body["temperature"] = json!(0.0);
+    let id = daemon.admit(&body).await;
+    let events = daemon.events(&id).await;
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names.first(), Some(&"started"), "{names:?}");
+    assert_eq!(names.last(), Some(&"end"), "{events:?}");
+    let started = &events[0].data;
+    assert_eq!(started["engine"], "llamacpp");
+    assert_ne!(started["engine_version"], "unknown");
+    let end = &events.last().unwrap().data;
+    assert_eq!(end["tokens_out"], 16);
+    assert_eq!(end["stop_reason"], "max_tokens");
+    let tokens = events.iter().filter(|e| e.event == "token").count();
+    assert!(tokens > 0 && tokens <= 16, "{tokens} token events");
+
+    let submitted = daemon.narrated("Submitted the job to llama-server").await;
+    assert_eq!(submitted.str("actor"), Some("llamacpp-http"));
+    assert_eq!(submitted.str("job_id"), Some(id.as_str()));
+    daemon.narrated("Finished task: 16 tokens").await;
+    daemon
+        .capture
+        .expect(Level::Info, "Replica tiny-r0 is ready: llama-server");
+    let metrics = daemon.metrics().await;
+    assert!(
+        metrics.contains("tokens_in_total{engine=\"llamacpp\""),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_whose_server_is_down_is_not_ready() {
+    let daemon = support::start(llamacpp_config(&["http://127.0.0.1:9".to_string()])).await;
+    daemon
+        .capture
+        .expect(Level::Warning, "Replica tiny-r0 is not ready");
+    let mut body = support::task(4, "interactive");
+    body["engine"] = json!("llamacpp");
+    body["model_ref"] = json!("gguf:tiny");
+    let response = daemon.submit(&body).await;
+    assert_eq!(response.status(), 503);
+    let ready = daemon
+        .client
+        .get(format!("{}/ready", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+}
