@@ -1,6 +1,9 @@
 //! One interface over every engine. An adapter submits a job and returns a stream of token
 //! events; dropping the stream cancels the job at the engine.
 
+pub mod http;
+pub mod sse;
+
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use llorch_api_types::{ErrorCode, StopReason};

@@ -62,6 +62,11 @@ fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
 impl LlamaServer {
     /// Starts a server on `model` (with `slots` parallel slots) without waiting for it.
     pub fn spawn(model: &Path, slots: u32) -> LlamaServer {
+        Self::spawn_with_args(model, slots, &[])
+    }
+
+    /// Like [`LlamaServer::spawn`], with extra command-line arguments.
+    pub fn spawn_with_args(model: &Path, slots: u32, extra: &[&str]) -> LlamaServer {
         let port = free_port();
         let log_path = std::env::temp_dir().join(format!("llama-server-{port}.log"));
         let log = std::fs::File::create(&log_path).expect("a llama-server log file");
@@ -76,6 +81,7 @@ impl LlamaServer {
                 "-t",
                 "1",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -88,7 +94,11 @@ impl LlamaServer {
 
     /// Starts a server and waits until `/health` answers 200.
     pub fn start(model: &Path, slots: u32) -> LlamaServer {
-        let server = Self::spawn(model, slots);
+        Self::start_with_args(model, slots, &[])
+    }
+
+    pub fn start_with_args(model: &Path, slots: u32, extra: &[&str]) -> LlamaServer {
+        let server = Self::spawn_with_args(model, slots, extra);
         server.wait_ready(Duration::from_secs(30));
         server
     }

@@ -1,8 +1,6 @@
 //! The llama.cpp adapter: `/health` (loading vs ready), `/props`, `POST /completion` streamed
 //! incrementally; cancel by dropping the stream (the upstream connection closes).
 
-mod sse;
-
 use adapter_api::{
     AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
 };
@@ -12,7 +10,6 @@ use llorch_api_types::{ErrorCode, StopReason};
 use logging::keys;
 use serde::Deserialize;
 use slog::{debug, info, warn, Logger};
-use std::time::Duration;
 
 pub struct LlamaCppAdapter {
     base: String,
@@ -45,11 +42,7 @@ fn unreachable_engine(error: &reqwest::Error) -> AdapterError {
 impl LlamaCppAdapter {
     /// `base` is the server's URL, such as `http://127.0.0.1:8081`.
     pub fn new(base: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
+        let client = adapter_api::http::client();
         LlamaCppAdapter {
             base: base.into().trim_end_matches('/').to_string(),
             client,
@@ -58,14 +51,17 @@ impl LlamaCppAdapter {
 
     /// The server's `/props` document.
     pub async fn props(&self) -> Result<serde_json::Value, AdapterError> {
-        let response = self
-            .client
-            .get(format!("{}/props", self.base))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| unreachable_engine(&e))?;
-        response.json().await.map_err(|e| unreachable_engine(&e))
+        adapter_api::http::retry_idempotent(3, || async {
+            let response = self
+                .client
+                .get(format!("{}/props", self.base))
+                .timeout(adapter_api::http::CONTROL_TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| unreachable_engine(&e))?;
+            response.json().await.map_err(|e| unreachable_engine(&e))
+        })
+        .await
     }
 }
 
@@ -98,7 +94,7 @@ impl WorkerAdapter for LlamaCppAdapter {
             let response = self
                 .client
                 .get(format!("{}/health", self.base))
-                .timeout(Duration::from_secs(2))
+                .timeout(adapter_api::http::CONTROL_TIMEOUT)
                 .send()
                 .await
                 .map_err(|e| unreachable_engine(&e))?;
@@ -165,7 +161,7 @@ impl WorkerAdapter for LlamaCppAdapter {
             info!(log, "Submitted the job to llama-server"; keys::MAX_TOKENS => request.max_tokens);
             let mut index = 0u32;
             let mut ended = false;
-            let events = sse::data_lines(response.bytes_stream()).filter_map(move |line| {
+            let events = adapter_api::sse::data_lines(response.bytes_stream()).filter_map(move |line| {
                 let log = log.clone();
                 let event = match line {
                     Err(e) if !ended => {

@@ -1,0 +1,83 @@
+//! HTTP settings every adapter shares: timeouts, keep-alive, retries for idempotent calls only,
+//! and error text that never carries a header value.
+
+use crate::AdapterError;
+use llorch_api_types::ErrorCode;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// For short control calls (health, props, models); generation streams have no overall timeout.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client with the shared connect timeout and keep-alive pool.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_keepalive(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+/// An engine that cannot be reached. reqwest's message names the URL, never headers or bodies.
+pub fn unreachable(engine: &str, error: &reqwest::Error) -> AdapterError {
+    AdapterError::new(
+        ErrorCode::WorkerReset,
+        format!("cannot reach {engine}: {error}"),
+        true,
+    )
+}
+
+/// Runs an idempotent call up to `attempts` times, with jittered exponential backoff
+/// (50 ms, 100 ms, … ± 25 %) between tries. Never use it for a generation request.
+pub async fn retry_idempotent<T, F, Fut>(attempts: u32, mut call: F) -> Result<T, AdapterError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AdapterError>>,
+{
+    let mut delay_ms = 50u64;
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) if attempt >= attempts || !error.retriable => return Err(error),
+            Err(_) => {
+                let nanos = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                let jitter = delay_ms / 4;
+                let wait = delay_ms - jitter + u64::from(nanos) % (2 * jitter + 1);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                delay_ms *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[tokio::test]
+    async fn idempotent_calls_are_retried_and_refusals_are_not() {
+        let calls = Cell::new(0);
+        let result = retry_idempotent(3, || {
+            calls.set(calls.get() + 1);
+            async { Err::<(), _>(AdapterError::new(ErrorCode::WorkerReset, "down", true)) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls.get(), 3);
+        calls.set(0);
+        let result = retry_idempotent(3, || {
+            calls.set(calls.get() + 1);
+            async { Err::<(), _>(AdapterError::new(ErrorCode::InvalidParams, "no", false)) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls.get(), 1, "a non-retriable error is final");
+    }
+}

@@ -1,0 +1,286 @@
+//! OpenAI-compatible engines: streaming `/v1/completions` or `/v1/chat/completions`, `/v1/models`
+//! for liveness, an optional API key (never logged, never in an error).
+
+use adapter_api::{
+    AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
+};
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use llorch_api_types::{ErrorCode, StopReason};
+use logging::{keys, Secret};
+use serde::Deserialize;
+use slog::{info, warn, Logger};
+
+/// Which endpoint generations go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Completions,
+    Chat,
+}
+
+pub struct OpenAiAdapter {
+    engine: &'static str,
+    base: String,
+    model: String,
+    api: Api,
+    api_key: Option<Secret<String>>,
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+fn stop_reason(finish: &str) -> StopReason {
+    match finish {
+        "length" => StopReason::MaxTokens,
+        "stop" => StopReason::Stop,
+        _ => StopReason::Eos,
+    }
+}
+
+struct Relay {
+    index: u32,
+    finish: Option<StopReason>,
+    usage: (Option<u32>, Option<u32>),
+    done: bool,
+}
+
+impl OpenAiAdapter {
+    /// `engine` names what serves the API (`vllm`, `tgi`, `llamacpp`); `model` is sent as `model`.
+    pub fn new(
+        engine: &'static str,
+        base: impl Into<String>,
+        model: impl Into<String>,
+        api: Api,
+    ) -> Self {
+        OpenAiAdapter {
+            engine,
+            base: base.into().trim_end_matches('/').to_string(),
+            model: model.into(),
+            api,
+            api_key: None,
+            client: adapter_api::http::client(),
+        }
+    }
+
+    pub fn with_api_key(mut self, key: Secret<String>) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(key) => request.bearer_auth(key.expose()),
+            None => request,
+        }
+    }
+
+    async fn models(&self) -> Result<serde_json::Value, AdapterError> {
+        adapter_api::http::retry_idempotent(3, || async {
+            let response = self
+                .authorized(self.client.get(format!("{}/v1/models", self.base)))
+                .timeout(adapter_api::http::CONTROL_TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| adapter_api::http::unreachable(self.engine, &e))?;
+            if !response.status().is_success() {
+                return Err(AdapterError::new(
+                    ErrorCode::PoolUnready,
+                    format!(
+                        "{} /v1/models answered HTTP {}",
+                        self.engine,
+                        response.status().as_u16()
+                    ),
+                    true,
+                ));
+            }
+            response
+                .json()
+                .await
+                .map_err(|e| adapter_api::http::unreachable(self.engine, &e))
+        })
+        .await
+    }
+}
+
+impl WorkerAdapter for OpenAiAdapter {
+    fn engine(&self) -> &'static str {
+        self.engine
+    }
+
+    fn engine_version(&self) -> BoxFuture<'_, Result<String, AdapterError>> {
+        Box::pin(async move {
+            let models = self.models().await?;
+            let owner = models["data"][0]["owned_by"]
+                .as_str()
+                .unwrap_or("openai-compatible");
+            Ok(format!("{}:{owner}", self.engine))
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
+        Box::pin(async move {
+            match self.models().await {
+                Ok(_) => Ok(EngineHealth::Ready),
+                Err(e) if e.code == ErrorCode::PoolUnready => Ok(EngineHealth::Loading),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn submit(
+        &self,
+        request: SubmitRequest,
+        log: Logger,
+    ) -> BoxFuture<'_, Result<TokenStream, AdapterError>> {
+        Box::pin(async move {
+            let log = logging::component(&log, "openai-http");
+            let (path, mut body) = match self.api {
+                Api::Completions => (
+                    "/v1/completions",
+                    serde_json::json!({ "prompt": request.prompt }),
+                ),
+                Api::Chat => (
+                    "/v1/chat/completions",
+                    serde_json::json!({ "messages": [{ "role": "user", "content": request.prompt }] }),
+                ),
+            };
+            body["model"] = self.model.clone().into();
+            body["max_tokens"] = request.max_tokens.into();
+            body["stream"] = true.into();
+            body["stream_options"] = serde_json::json!({ "include_usage": true });
+            if let Some(seed) = request.seed {
+                body["seed"] = seed.into();
+            }
+            if let Some(t) = request.temperature {
+                body["temperature"] = t.into();
+            }
+            if let Some(p) = request.top_p {
+                body["top_p"] = p.into();
+            }
+            if !request.stop.is_empty() {
+                body["stop"] = request.stop.clone().into();
+            }
+            let response = self
+                .authorized(self.client.post(format!("{}{path}", self.base)))
+                .header("X-Correlation-Id", &request.correlation_id)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| adapter_api::http::unreachable(self.engine, &e))?;
+            let status = response.status();
+            if !status.is_success() {
+                let code = match status.as_u16() {
+                    401 | 403 => ErrorCode::BadToken,
+                    503 => ErrorCode::PoolUnready,
+                    _ => ErrorCode::WorkerReset,
+                };
+                warn!(log, "The {} server refused the job with HTTP {}", self.engine, status.as_u16();
+                    keys::ERROR_KIND => code.as_str());
+                return Err(AdapterError::new(
+                    code,
+                    format!(
+                        "{} answered HTTP {} to {path}",
+                        self.engine,
+                        status.as_u16()
+                    ),
+                    code != ErrorCode::BadToken,
+                ));
+            }
+            info!(log, "Submitted the job to {} ({})", self.engine, path; keys::MAX_TOKENS => request.max_tokens);
+            let relay = Relay {
+                index: 0,
+                finish: None,
+                usage: (None, None),
+                done: false,
+            };
+            let events = adapter_api::sse::data_lines(response.bytes_stream())
+                .scan(relay, move |relay, line| {
+                    if relay.done {
+                        return futures_util::future::ready(None);
+                    }
+                    let out: Vec<Result<EngineEvent, AdapterError>> = match line {
+                        Err(e) => {
+                            relay.done = true;
+                            vec![Err(AdapterError::new(
+                                ErrorCode::WorkerReset,
+                                format!("the stream broke: {e}"),
+                                true,
+                            ))]
+                        }
+                        Ok(data) if data.trim() == "[DONE]" => {
+                            relay.done = true;
+                            vec![Ok(EngineEvent::End {
+                                tokens_in: relay.usage.0,
+                                tokens_out: relay.usage.1.unwrap_or(relay.index),
+                                stop_reason: relay.finish.unwrap_or(StopReason::Eos),
+                            })]
+                        }
+                        Ok(data) => match serde_json::from_str::<Chunk>(&data) {
+                            Err(e) => {
+                                relay.done = true;
+                                vec![Err(AdapterError::new(
+                                    ErrorCode::WorkerReset,
+                                    format!("unreadable event: {e}"),
+                                    true,
+                                ))]
+                            }
+                            Ok(chunk) => {
+                                if let Some(usage) = chunk.usage {
+                                    relay.usage = (usage.prompt_tokens, usage.completion_tokens);
+                                }
+                                let mut out = Vec::new();
+                                for choice in chunk.choices {
+                                    let text = choice
+                                        .text
+                                        .or(choice.delta.and_then(|d| d.content))
+                                        .unwrap_or_default();
+                                    if !text.is_empty() {
+                                        out.push(Ok(EngineEvent::Token {
+                                            text,
+                                            index: relay.index,
+                                        }));
+                                        relay.index += 1;
+                                    }
+                                    if let Some(finish) = choice.finish_reason {
+                                        relay.finish = Some(stop_reason(&finish));
+                                    }
+                                }
+                                out
+                            }
+                        },
+                    };
+                    futures_util::future::ready(Some(futures_util::stream::iter(out)))
+                })
+                .flatten();
+            Ok(events.boxed())
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! The OpenAI-compatible adapter against llama-server's own `/v1` API (the tiny random model).
+
+use adapter_api::{EngineEvent, EngineHealth, SubmitRequest, WorkerAdapter};
+use engine_fixtures::{gguf, LlamaServer};
+use futures_util::StreamExt;
+use llorch_api_types::{ErrorCode, StopReason};
+use openai_http::{Api, OpenAiAdapter};
+
+fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
+    SubmitRequest {
+        job_id: "job".into(),
+        correlation_id: "corr".into(),
+        prompt: prompt.into(),
+        max_tokens,
+        seed: Some(11),
+        temperature: Some(0.0),
+        top_p: None,
+        stop: vec![],
+    }
+}
+
+async fn generate(adapter: &OpenAiAdapter, request: SubmitRequest) -> (Vec<String>, EngineEvent) {
+    let (log, capture) = logging::Capture::logger();
+    let mut stream = adapter.submit(request, log).await.unwrap();
+    let mut tokens = Vec::new();
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            EngineEvent::Token { text, index } => {
+                assert_eq!(index as usize, tokens.len());
+                tokens.push(text);
+            }
+            end => {
+                assert!(capture.find("Submitted the job to llamacpp").is_some());
+                return (tokens, end);
+            }
+        }
+    }
+    panic!("no end event");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_and_chat_stream_from_a_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    gguf::write_tiny_llama(&model, 42).unwrap();
+    let server = LlamaServer::start(&model, 2);
+
+    let completions = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions);
+    assert_eq!(completions.health().await.unwrap(), EngineHealth::Ready);
+    assert!(completions
+        .engine_version()
+        .await
+        .unwrap()
+        .starts_with("llamacpp:"));
+    let (tokens, end) = generate(&completions, request("the llama", 12)).await;
+    assert!(!tokens.is_empty());
+    let EngineEvent::End {
+        stop_reason,
+        tokens_out,
+        ..
+    } = end
+    else {
+        unreachable!()
+    };
+    assert_eq!(stop_reason, StopReason::MaxTokens);
+    assert_eq!(tokens_out, 12);
+
+    let chat = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Chat);
+    let (tokens, end) = generate(&chat, request("tell me a story", 8)).await;
+    assert!(!tokens.is_empty());
+    assert!(
+        matches!(
+            end,
+            EngineEvent::End {
+                stop_reason: StopReason::MaxTokens,
+                ..
+            }
+        ),
+        "{end:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_api_key_is_refused_and_the_key_never_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    gguf::write_tiny_llama(&model, 42).unwrap();
+    let server = LlamaServer::start_with_args(&model, 1, &["--api-key", "right-key"]);
+    let wrong = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions)
+        .with_api_key(logging::Secret::new("CANARY-wrong-key".to_string()));
+    let (log, capture) = logging::Capture::logger();
+    let refused = wrong
+        .submit(request("hi", 4), log)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.code, ErrorCode::BadToken);
+    assert!(!refused.message.contains("CANARY") && !capture.contains_text("CANARY"));
+    let right = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions)
+        .with_api_key(logging::Secret::new("right-key".to_string()));
+    let (_, end) = generate(&right, request("hi", 4)).await;
+    assert!(matches!(end, EngineEvent::End { tokens_out: 4, .. }));
+}
