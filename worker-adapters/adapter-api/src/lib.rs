@@ -2,7 +2,10 @@
 //! events; dropping the stream cancels the job at the engine.
 
 pub mod http;
+mod narrate;
 pub mod sse;
+
+pub use narrate::narrated;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;

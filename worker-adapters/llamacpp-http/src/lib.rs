@@ -159,6 +159,7 @@ impl WorkerAdapter for LlamaCppAdapter {
                 ));
             }
             info!(log, "Submitted the job to llama-server"; keys::MAX_TOKENS => request.max_tokens);
+            let narration_log = log.clone();
             let mut index = 0u32;
             let mut ended = false;
             let events = adapter_api::sse::data_lines(response.bytes_stream()).filter_map(move |line| {
@@ -202,7 +203,11 @@ impl WorkerAdapter for LlamaCppAdapter {
                 };
                 futures_util::future::ready(event.map(|e| futures_util::stream::iter(vec![e])))
             });
-            Ok(events.flatten().boxed())
+            Ok(adapter_api::narrated(
+                events.flatten().boxed(),
+                narration_log,
+                "llama-server",
+            ))
         })
     }
 }

@@ -28,7 +28,7 @@ fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
 
 /// Text of every token, and the end event.
 async fn generate(adapter: &LlamaCppAdapter, request: SubmitRequest) -> (Vec<String>, EngineEvent) {
-    let (log, _) = logging::Capture::logger();
+    let (log, capture) = logging::Capture::logger();
     let mut stream = adapter.submit(request, log).await.unwrap();
     let mut tokens = Vec::new();
     while let Some(event) = stream.next().await {
@@ -37,7 +37,12 @@ async fn generate(adapter: &LlamaCppAdapter, request: SubmitRequest) -> (Vec<Str
                 assert_eq!(index as usize, tokens.len(), "indices in order");
                 tokens.push(text);
             }
-            end => return (tokens, end),
+            end => {
+                let first = capture.expect(slog::Level::Info, "llama-server sent the first token");
+                assert_eq!(first.str("actor"), Some("llamacpp-http"));
+                capture.expect(slog::Level::Info, "llama-server ended the job");
+                return (tokens, end);
+            }
         }
     }
     panic!("the stream ended without an end event");
@@ -93,7 +98,7 @@ async fn canceling_mid_stream_frees_the_slot() {
     let dir = tempfile::tempdir().unwrap();
     let server = LlamaServer::start(&model(&dir), 1);
     let adapter = LlamaCppAdapter::new(server.url());
-    let (log, _) = logging::Capture::logger();
+    let (log, capture) = logging::Capture::logger();
     let mut stream = adapter
         .submit(request("a quiet field", 400), log)
         .await
@@ -102,6 +107,10 @@ async fn canceling_mid_stream_frees_the_slot() {
         stream.next().await.unwrap().unwrap();
     }
     drop(stream);
+    capture.expect(
+        slog::Level::Info,
+        "Canceled the llama-server request after 3 tokens",
+    );
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {

@@ -280,7 +280,7 @@ impl WorkerAdapter for OpenAiAdapter {
                     futures_util::future::ready(Some(futures_util::stream::iter(out)))
                 })
                 .flatten();
-            Ok(events.boxed())
+            Ok(adapter_api::narrated(events.boxed(), log, self.engine))
         })
     }
 }
