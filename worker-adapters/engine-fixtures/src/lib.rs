@@ -3,5 +3,6 @@
 
 pub mod gguf;
 mod llama_server;
+pub mod protocol;
 
 pub use llama_server::{llama_server_binary, LlamaServer};

@@ -1,0 +1,186 @@
+//! NVIDIA Triton: `/v2/health/ready`, `/v2/models/{model}/ready`, server metadata `/v2`, and the
+//! generate extension's `/v2/models/{model}/generate_stream` (one `text_output` per event).
+//! The extension carries no finish reason: a run that produced `max_tokens` ended at max_tokens.
+
+use adapter_api::{
+    AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
+};
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use llorch_api_types::{ErrorCode, StopReason};
+use logging::keys;
+use serde::Deserialize;
+use slog::{info, warn, Logger};
+
+pub struct TritonAdapter {
+    base: String,
+    model: String,
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    text_output: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl TritonAdapter {
+    pub fn new(base: impl Into<String>, model: impl Into<String>) -> Self {
+        TritonAdapter {
+            base: base.into().trim_end_matches('/').to_string(),
+            model: model.into(),
+            client: adapter_api::http::client(),
+        }
+    }
+
+    async fn ready(&self, path: &str) -> Result<bool, AdapterError> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .timeout(adapter_api::http::CONTROL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| adapter_api::http::unreachable("triton", &e))?;
+        Ok(response.status().is_success())
+    }
+}
+
+impl WorkerAdapter for TritonAdapter {
+    fn engine(&self) -> &'static str {
+        "triton"
+    }
+
+    fn engine_version(&self) -> BoxFuture<'_, Result<String, AdapterError>> {
+        Box::pin(async move {
+            adapter_api::http::retry_idempotent(3, || async {
+                let meta: serde_json::Value = self
+                    .client
+                    .get(format!("{}/v2", self.base))
+                    .timeout(adapter_api::http::CONTROL_TIMEOUT)
+                    .send()
+                    .await
+                    .map_err(|e| adapter_api::http::unreachable("triton", &e))?
+                    .json()
+                    .await
+                    .map_err(|e| adapter_api::http::unreachable("triton", &e))?;
+                Ok(meta["version"].as_str().unwrap_or("unknown").to_string())
+            })
+            .await
+        })
+    }
+
+    /// Ready when the server and the model both say so.
+    fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
+        Box::pin(async move {
+            let server = self.ready("/v2/health/ready").await?;
+            let model = server
+                && self
+                    .ready(&format!("/v2/models/{}/ready", self.model))
+                    .await?;
+            Ok(if model {
+                EngineHealth::Ready
+            } else {
+                EngineHealth::Loading
+            })
+        })
+    }
+
+    fn submit(
+        &self,
+        request: SubmitRequest,
+        log: Logger,
+    ) -> BoxFuture<'_, Result<TokenStream, AdapterError>> {
+        Box::pin(async move {
+            let log = logging::component(&log, "triton");
+            let mut body = serde_json::json!({
+                "text_input": request.prompt,
+                "max_tokens": request.max_tokens,
+                "stream": true,
+            });
+            if let Some(seed) = request.seed {
+                body["seed"] = seed.into();
+            }
+            if let Some(t) = request.temperature {
+                body["temperature"] = t.into();
+            }
+            if let Some(p) = request.top_p {
+                body["top_p"] = p.into();
+            }
+            if !request.stop.is_empty() {
+                body["stop"] = request.stop.clone().into();
+            }
+            let url = format!("{}/v2/models/{}/generate_stream", self.base, self.model);
+            let response = self
+                .client
+                .post(url)
+                .header("X-Correlation-Id", &request.correlation_id)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| adapter_api::http::unreachable("triton", &e))?;
+            if !response.status().is_success() {
+                let status = response.status().as_u16();
+                let code = if status == 503 {
+                    ErrorCode::PoolUnready
+                } else {
+                    ErrorCode::WorkerReset
+                };
+                warn!(log, "Triton refused the job with HTTP {}", status; keys::ERROR_KIND => code.as_str());
+                return Err(AdapterError::new(
+                    code,
+                    format!("triton answered HTTP {status}"),
+                    status >= 500,
+                ));
+            }
+            info!(log, "Submitted the job to triton model '{}'", self.model; keys::MAX_TOKENS => request.max_tokens);
+            let max_tokens = request.max_tokens;
+            let lines = adapter_api::sse::data_lines(response.bytes_stream()).boxed();
+            let events = futures_util::stream::unfold(
+                (lines, 0u32, false),
+                move |(mut lines, seen, ended)| async move {
+                    if ended {
+                        return None;
+                    }
+                    let failed = |message: String| {
+                        Err(AdapterError::new(ErrorCode::WorkerReset, message, true))
+                    };
+                    let event = match lines.next().await {
+                        None => {
+                            let stop_reason = if seen >= max_tokens {
+                                StopReason::MaxTokens
+                            } else {
+                                StopReason::Eos
+                            };
+                            return Some((
+                                Ok(EngineEvent::End {
+                                    tokens_in: None,
+                                    tokens_out: seen,
+                                    stop_reason,
+                                }),
+                                (lines, seen, true),
+                            ));
+                        }
+                        Some(Err(e)) => failed(format!("the stream broke: {e}")),
+                        Some(Ok(data)) => match serde_json::from_str::<Response>(&data) {
+                            Err(e) => failed(format!("unreadable event: {e}")),
+                            Ok(Response {
+                                error: Some(error), ..
+                            }) => failed(format!("triton reported: {error}")),
+                            Ok(Response { text_output, .. }) => {
+                                let token = EngineEvent::Token {
+                                    text: text_output.unwrap_or_default(),
+                                    index: seen,
+                                };
+                                return Some((Ok(token), (lines, seen + 1, false)));
+                            }
+                        },
+                    };
+                    Some((event, (lines, seen, true)))
+                },
+            );
+            Ok(adapter_api::narrated(events.boxed(), log, "triton"))
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! The Triton adapter against a protocol fixture written from Triton's public documentation
+//! (health, model readiness, the generate extension); no Triton server runs here.
+
+use adapter_api::{EngineEvent, EngineHealth, SubmitRequest, WorkerAdapter};
+use engine_fixtures::protocol::{self, Behaviour, Protocol};
+use futures_util::StreamExt;
+use llorch_api_types::{ErrorCode, StopReason};
+use triton::TritonAdapter;
+
+fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
+    SubmitRequest {
+        job_id: "job".into(),
+        correlation_id: "corr".into(),
+        prompt: prompt.into(),
+        max_tokens,
+        seed: None,
+        temperature: None,
+        top_p: None,
+        stop: vec![],
+    }
+}
+
+#[tokio::test]
+async fn streams_text_output_and_ends_at_max_tokens() {
+    let fixture = protocol::start(Protocol::Triton, Behaviour::default()).await;
+    let adapter = TritonAdapter::new(fixture.url(), protocol::MODEL);
+    assert_eq!(adapter.health().await.unwrap(), EngineHealth::Ready);
+    assert_eq!(adapter.engine_version().await.unwrap(), "2.50.0");
+    let (log, capture) = logging::Capture::logger();
+    let events: Vec<_> = adapter
+        .submit(request("hello", 5), log)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    let texts: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Ok(EngineEvent::Token { text, .. }) => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, protocol::tokens_for("hello", 5));
+    assert_eq!(
+        events.last().unwrap(),
+        &Ok(EngineEvent::End {
+            tokens_in: None,
+            tokens_out: 5,
+            stop_reason: StopReason::MaxTokens
+        })
+    );
+    capture.expect(slog::Level::Info, "triton ended the job: 5 tokens");
+}
+
+#[tokio::test]
+async fn unknown_models_errors_and_unready_models_are_reported() {
+    let fixture = protocol::start(
+        Protocol::Triton,
+        Behaviour {
+            fail_after: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (log, _) = logging::Capture::logger();
+    let events: Vec<_> = TritonAdapter::new(fixture.url(), protocol::MODEL)
+        .submit(request("x", 5), log)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].as_ref().unwrap_err().code, ErrorCode::WorkerReset);
+
+    let other = TritonAdapter::new(fixture.url(), "no-such-model");
+    assert_eq!(
+        other.health().await.unwrap(),
+        EngineHealth::Loading,
+        "the server is up, the model is not"
+    );
+    let refused = other
+        .submit(request("x", 5), logging::Capture::logger().0)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(refused.code, ErrorCode::WorkerReset);
+    assert!(refused.message.contains("HTTP 400"));
+}
