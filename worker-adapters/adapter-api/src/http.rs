@@ -20,11 +20,22 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// An engine that cannot be reached. reqwest's message names the URL, never headers or bodies.
-pub fn unreachable(engine: &str, error: &reqwest::Error) -> AdapterError {
+/// An engine that cannot be reached. The URL is left out of the message (it may carry
+/// credentials); what failed is said by the error kind, never by headers or bodies.
+pub fn unreachable(engine: &str, error: reqwest::Error) -> AdapterError {
+    let kind = if error.is_connect() {
+        "connection refused or unreachable"
+    } else if error.is_timeout() {
+        "timed out"
+    } else if error.is_body() || error.is_decode() {
+        "the answer broke off or could not be read"
+    } else {
+        "request failed"
+    };
+    let detail = error.without_url();
     AdapterError::new(
         ErrorCode::WorkerReset,
-        format!("cannot reach {engine}: {error}"),
+        format!("cannot reach {engine} ({kind}): {detail}"),
         true,
     )
 }
@@ -60,6 +71,26 @@ where
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[tokio::test]
+    async fn credentials_in_a_url_never_reach_the_error() {
+        let error = client()
+            .get("http://user:CANARY-password@127.0.0.1:9/health")
+            .send()
+            .await
+            .unwrap_err();
+        let adapter_error = unreachable("llama-server", error);
+        assert!(
+            !adapter_error.message.contains("CANARY"),
+            "{}",
+            adapter_error.message
+        );
+        assert!(
+            adapter_error.message.contains("connection refused"),
+            "{}",
+            adapter_error.message
+        );
+    }
 
     #[tokio::test]
     async fn idempotent_calls_are_retried_and_refusals_are_not() {

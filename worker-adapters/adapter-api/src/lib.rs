@@ -80,6 +80,10 @@ pub trait WorkerAdapter: Send + Sync {
 
     fn engine_version(&self) -> BoxFuture<'_, Result<String, AdapterError>>;
 
+    /// The engine's own description of itself and its model: llama.cpp `/props` (with
+    /// `total_slots`), TGI `/info`, Triton's `/v2` metadata, the OpenAI `/v1/models` list.
+    fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>>;
+
     fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>>;
 
     /// Starts a generation. `log` is the job's logger: the adapter narrates on it.

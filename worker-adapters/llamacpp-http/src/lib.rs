@@ -30,7 +30,7 @@ struct Chunk {
     tokens_evaluated: Option<u32>,
 }
 
-fn unreachable_engine(error: &reqwest::Error) -> AdapterError {
+fn unreachable_engine(error: reqwest::Error) -> AdapterError {
     // reqwest's message names the URL, never headers or bodies.
     AdapterError::new(
         ErrorCode::WorkerReset,
@@ -47,21 +47,6 @@ impl LlamaCppAdapter {
             base: base.into().trim_end_matches('/').to_string(),
             client,
         }
-    }
-
-    /// The server's `/props` document.
-    pub async fn props(&self) -> Result<serde_json::Value, AdapterError> {
-        adapter_api::http::retry_idempotent(3, || async {
-            let response = self
-                .client
-                .get(format!("{}/props", self.base))
-                .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                .send()
-                .await
-                .map_err(|e| unreachable_engine(&e))?;
-            response.json().await.map_err(|e| unreachable_engine(&e))
-        })
-        .await
     }
 }
 
@@ -89,6 +74,22 @@ impl WorkerAdapter for LlamaCppAdapter {
         })
     }
 
+    fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
+        Box::pin(async move {
+            adapter_api::http::retry_idempotent(3, || async {
+                let response = self
+                    .client
+                    .get(format!("{}/props", self.base))
+                    .timeout(adapter_api::http::CONTROL_TIMEOUT)
+                    .send()
+                    .await
+                    .map_err(unreachable_engine)?;
+                response.json().await.map_err(unreachable_engine)
+            })
+            .await
+        })
+    }
+
     fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
         Box::pin(async move {
             let response = self
@@ -97,7 +98,7 @@ impl WorkerAdapter for LlamaCppAdapter {
                 .timeout(adapter_api::http::CONTROL_TIMEOUT)
                 .send()
                 .await
-                .map_err(|e| unreachable_engine(&e))?;
+                .map_err(unreachable_engine)?;
             match response.status().as_u16() {
                 200 => Ok(EngineHealth::Ready),
                 503 => Ok(EngineHealth::Loading),
@@ -142,7 +143,7 @@ impl WorkerAdapter for LlamaCppAdapter {
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| unreachable_engine(&e))?;
+                .map_err(unreachable_engine)?;
             let status = response.status();
             if !status.is_success() {
                 let code = if status.as_u16() == 503 {

@@ -54,6 +54,8 @@ async fn streams_real_tokens_with_max_tokens_stop_words_and_version() {
     let server = LlamaServer::start(&model(&dir), 2);
     let adapter = LlamaCppAdapter::new(server.url());
     assert_eq!(adapter.health().await.unwrap(), EngineHealth::Ready);
+    let props = adapter.props().await.unwrap();
+    assert_eq!(props["total_slots"], 2, "{props}");
     let version = adapter.engine_version().await.unwrap();
     assert!(!version.is_empty() && version != "unknown", "{version}");
 

@@ -108,6 +108,17 @@ impl WorkerAdapter for MockEngine {
         Box::pin(async { Ok(EngineHealth::Ready) })
     }
 
+    fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
+        Box::pin(async move {
+            Ok(serde_json::json!({
+                "engine": "mock",
+                "version": Self::VERSION,
+                "tokens_per_sec": self.config.tokens_per_sec,
+                "token_count": self.config.token_count,
+            }))
+        })
+    }
+
     fn submit(
         &self,
         request: SubmitRequest,

@@ -109,7 +109,7 @@ impl OpenAiAdapter {
                 .timeout(adapter_api::http::CONTROL_TIMEOUT)
                 .send()
                 .await
-                .map_err(|e| adapter_api::http::unreachable(self.engine, &e))?;
+                .map_err(|e| adapter_api::http::unreachable(self.engine, e))?;
             if !response.status().is_success() {
                 return Err(AdapterError::new(
                     ErrorCode::PoolUnready,
@@ -124,7 +124,7 @@ impl OpenAiAdapter {
             response
                 .json()
                 .await
-                .map_err(|e| adapter_api::http::unreachable(self.engine, &e))
+                .map_err(|e| adapter_api::http::unreachable(self.engine, e))
         })
         .await
     }
@@ -143,6 +143,10 @@ impl WorkerAdapter for OpenAiAdapter {
                 .unwrap_or("openai-compatible");
             Ok(format!("{}:{owner}", self.engine))
         })
+    }
+
+    fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
+        Box::pin(self.models())
     }
 
     fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
@@ -194,7 +198,7 @@ impl WorkerAdapter for OpenAiAdapter {
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| adapter_api::http::unreachable(self.engine, &e))?;
+                .map_err(|e| adapter_api::http::unreachable(self.engine, e))?;
             let status = response.status();
             if !status.is_success() {
                 let code = match status.as_u16() {

@@ -63,22 +63,24 @@ impl WorkerAdapter for TgiAdapter {
 
     fn engine_version(&self) -> BoxFuture<'_, Result<String, AdapterError>> {
         Box::pin(async move {
-            adapter_api::http::retry_idempotent(3, || async {
-                let info: serde_json::Value = self
-                    .client
-                    .get(format!("{}/info", self.base))
-                    .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(|e| adapter_api::http::unreachable("tgi", &e))?
-                    .json()
-                    .await
-                    .map_err(|e| adapter_api::http::unreachable("tgi", &e))?;
-                Ok(info["version"].as_str().unwrap_or("unknown").to_string())
-            })
-            .await
+            let info = self.props().await?;
+            Ok(info["version"].as_str().unwrap_or("unknown").to_string())
         })
+    }
+
+    fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
+        Box::pin(adapter_api::http::retry_idempotent(3, || async {
+            self.client
+                .get(format!("{}/info", self.base))
+                .timeout(adapter_api::http::CONTROL_TIMEOUT)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| adapter_api::http::unreachable("tgi", e))?
+                .json()
+                .await
+                .map_err(|e| adapter_api::http::unreachable("tgi", e))
+        }))
     }
 
     fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
@@ -89,7 +91,7 @@ impl WorkerAdapter for TgiAdapter {
                 .timeout(adapter_api::http::CONTROL_TIMEOUT)
                 .send()
                 .await
-                .map_err(|e| adapter_api::http::unreachable("tgi", &e))?;
+                .map_err(|e| adapter_api::http::unreachable("tgi", e))?;
             Ok(if response.status().is_success() {
                 EngineHealth::Ready
             } else {
@@ -127,7 +129,7 @@ impl WorkerAdapter for TgiAdapter {
                 .json(&serde_json::json!({ "inputs": request.prompt, "parameters": parameters }))
                 .send()
                 .await
-                .map_err(|e| adapter_api::http::unreachable("tgi", &e))?;
+                .map_err(|e| adapter_api::http::unreachable("tgi", e))?;
             if !response.status().is_success() {
                 let status = response.status().as_u16();
                 let code = if status == 503 || status == 429 {

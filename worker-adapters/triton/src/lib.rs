@@ -42,7 +42,7 @@ impl TritonAdapter {
             .timeout(adapter_api::http::CONTROL_TIMEOUT)
             .send()
             .await
-            .map_err(|e| adapter_api::http::unreachable("triton", &e))?;
+            .map_err(|e| adapter_api::http::unreachable("triton", e))?;
         Ok(response.status().is_success())
     }
 }
@@ -54,21 +54,23 @@ impl WorkerAdapter for TritonAdapter {
 
     fn engine_version(&self) -> BoxFuture<'_, Result<String, AdapterError>> {
         Box::pin(async move {
-            adapter_api::http::retry_idempotent(3, || async {
-                let meta: serde_json::Value = self
-                    .client
-                    .get(format!("{}/v2", self.base))
-                    .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                    .send()
-                    .await
-                    .map_err(|e| adapter_api::http::unreachable("triton", &e))?
-                    .json()
-                    .await
-                    .map_err(|e| adapter_api::http::unreachable("triton", &e))?;
-                Ok(meta["version"].as_str().unwrap_or("unknown").to_string())
-            })
-            .await
+            let meta = self.props().await?;
+            Ok(meta["version"].as_str().unwrap_or("unknown").to_string())
         })
+    }
+
+    fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
+        Box::pin(adapter_api::http::retry_idempotent(3, || async {
+            self.client
+                .get(format!("{}/v2", self.base))
+                .timeout(adapter_api::http::CONTROL_TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| adapter_api::http::unreachable("triton", e))?
+                .json()
+                .await
+                .map_err(|e| adapter_api::http::unreachable("triton", e))
+        }))
     }
 
     /// Ready when the server and the model both say so.
@@ -119,7 +121,7 @@ impl WorkerAdapter for TritonAdapter {
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| adapter_api::http::unreachable("triton", &e))?;
+                .map_err(|e| adapter_api::http::unreachable("triton", e))?;
             if !response.status().is_success() {
                 let status = response.status().as_u16();
                 let code = if status == 503 {
