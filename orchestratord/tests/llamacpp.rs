@@ -91,3 +91,58 @@ async fn a_pool_whose_server_is_down_is_not_ready() {
         .unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_relayed_exactly_as_the_engine_sends_them() {
+    use adapter_api::{EngineEvent, SubmitRequest, WorkerAdapter};
+    use futures_util::StreamExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    gguf::write_tiny_llama(&model, 42).unwrap();
+    let server = LlamaServer::start(&model, 1);
+
+    let direct = llamacpp_http::LlamaCppAdapter::new(server.url());
+    let request = SubmitRequest {
+        job_id: "direct".into(),
+        correlation_id: "direct".into(),
+        prompt: "Tell me a story about a llama".into(),
+        max_tokens: 64,
+        seed: Some(5),
+        temperature: Some(0.0),
+        top_p: None,
+        stop: vec![],
+    };
+    let mut expected = Vec::new();
+    let mut stream = direct
+        .submit(request, logging::Capture::logger().0)
+        .await
+        .unwrap();
+    while let Some(Ok(EngineEvent::Token { text, .. })) = stream.next().await {
+        expected.push(text);
+    }
+    drop(stream);
+
+    let daemon = support::start(llamacpp_config(&[server.url()])).await;
+    let mut body = support::task(64, "interactive");
+    body["engine"] = json!("llamacpp");
+    body["model_ref"] = json!("gguf:tiny");
+    body["seed"] = json!(5);
+    body["temperature"] = json!(0.0);
+    let id = daemon.admit(&body).await;
+    let relayed: Vec<String> = daemon
+        .events(&id)
+        .await
+        .into_iter()
+        .filter(|e| e.event == "token")
+        .map(|e| e.data["t"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        relayed, expected,
+        "orchestratord relays the engine's tokens byte for byte"
+    );
+    assert!(
+        !daemon.capture.contains_text("Tell me a story"),
+        "the prompt never reaches the narration"
+    );
+}

@@ -101,3 +101,91 @@ async fn a_wrong_api_key_is_refused_and_the_key_never_appears() {
     let (_, end) = generate(&right, request("hi", 4)).await;
     assert!(matches!(end, EngineEvent::End { tokens_out: 4, .. }));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_words_cancel_and_a_killed_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    gguf::write_tiny_llama(&model, 42).unwrap();
+    let mut server = LlamaServer::start(&model, 1);
+    let adapter = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions);
+
+    let (tokens, _) = generate(&adapter, request("the llama", 24)).await;
+    let word = tokens
+        .iter()
+        .skip(3)
+        .find(|t| !t.trim().is_empty() && !t.contains('\u{FFFD}'))
+        .cloned()
+        .unwrap_or_else(|| panic!("no clean token to stop at in {tokens:?}"));
+    let mut stopped = request("the llama", 24);
+    stopped.stop = vec![word.clone()];
+    let (_, end) = generate(&adapter, stopped).await;
+    assert!(
+        matches!(
+            end,
+            EngineEvent::End {
+                stop_reason: StopReason::Stop,
+                ..
+            }
+        ),
+        "stop word {word:?}: {end:?}"
+    );
+
+    let (log, capture) = logging::Capture::logger();
+    let mut stream = adapter
+        .submit(request("a quiet field", 400), log)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        stream.next().await.unwrap().unwrap();
+    }
+    drop(stream);
+    capture.expect(
+        slog::Level::Info,
+        "Canceled the llamacpp request after 3 tokens",
+    );
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    loop {
+        let slots: serde_json::Value = client
+            .get(format!("{}/slots", server.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if slots
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["is_processing"] == false)
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the slot stayed busy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let (log, _) = logging::Capture::logger();
+    let mut stream = adapter
+        .submit(request("tell a story", 480), log)
+        .await
+        .unwrap();
+    stream.next().await.unwrap().unwrap();
+    server.kill();
+    let mut failure = None;
+    while let Some(event) = stream.next().await {
+        if let Err(e) = event {
+            failure = Some(e);
+            break;
+        }
+    }
+    assert_eq!(
+        failure.expect("the broken stream is reported").code,
+        ErrorCode::WorkerReset
+    );
+}
