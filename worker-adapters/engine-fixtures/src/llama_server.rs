@@ -103,6 +103,27 @@ impl LlamaServer {
         server
     }
 
+    /// A server that stays in its "Loading model" state: its model path is a FIFO nobody writes,
+    /// so `/health` and generation answer 503 until the server is dropped.
+    pub fn start_loading(dir: &Path) -> LlamaServer {
+        let fifo = dir.join("never-written.gguf");
+        let made = Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo {}", fifo.display());
+        let server = Self::spawn(&fifo, 1);
+        let started = Instant::now();
+        while get_status(server.addr, "/health") != Some(503) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "llama-server never answered /health"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

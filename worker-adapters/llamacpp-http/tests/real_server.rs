@@ -212,3 +212,18 @@ async fn two_replicas_give_byte_identical_streams_for_sixteen_prompts() {
         assert_eq!(ea, eb);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_still_loading_its_model_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start_loading(dir.path());
+    let adapter = LlamaCppAdapter::new(server.url());
+    assert_eq!(adapter.health().await.unwrap(), EngineHealth::Loading);
+    let refused = adapter
+        .submit(request("too early", 4), logging::Capture::logger().0)
+        .await;
+    assert_eq!(
+        refused.err().expect("refused while loading").code,
+        ErrorCode::PoolUnready
+    );
+}

@@ -189,3 +189,18 @@ async fn stop_words_cancel_and_a_killed_server() {
         ErrorCode::WorkerReset
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_still_loading_its_model_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start_loading(dir.path());
+    let adapter = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions);
+    assert_eq!(adapter.health().await.unwrap(), EngineHealth::Loading);
+    let refused = adapter
+        .submit(request("too early", 4), logging::Capture::logger().0)
+        .await;
+    assert_eq!(
+        refused.err().expect("refused while loading").code,
+        ErrorCode::PoolUnready
+    );
+}
