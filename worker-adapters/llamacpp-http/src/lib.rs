@@ -48,6 +48,24 @@ impl LlamaCppAdapter {
             client,
         }
     }
+
+    /// How many of the server's slots are generating right now, out of how many (`/slots`).
+    pub async fn busy_slots(&self) -> Result<(usize, usize), AdapterError> {
+        let slots: serde_json::Value = adapter_api::http::retry_idempotent(3, || async {
+            let response = self
+                .client
+                .get(format!("{}/slots", self.base))
+                .timeout(adapter_api::http::CONTROL_TIMEOUT)
+                .send()
+                .await
+                .map_err(unreachable_engine)?;
+            response.json().await.map_err(unreachable_engine)
+        })
+        .await?;
+        let slots = slots.as_array().map(Vec::as_slice).unwrap_or_default();
+        let busy = slots.iter().filter(|s| s["is_processing"] == true).count();
+        Ok((busy, slots.len()))
+    }
 }
 
 fn stop_reason(stop_type: Option<&str>) -> StopReason {

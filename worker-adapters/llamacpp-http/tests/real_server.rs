@@ -113,28 +113,11 @@ async fn canceling_mid_stream_frees_the_slot() {
         slog::Level::Info,
         "Canceled the llama-server request after 3 tokens",
     );
-    let client = reqwest::Client::new();
     let started = Instant::now();
-    loop {
-        let slots: serde_json::Value = client
-            .get(format!("{}/slots", server.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if slots
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["is_processing"] == false)
-        {
-            break;
-        }
+    while adapter.busy_slots().await.unwrap() != (0, 1) {
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "the slot stayed busy: {slots}"
+            "the slot stayed busy"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
