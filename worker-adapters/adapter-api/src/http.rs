@@ -40,6 +40,38 @@ pub fn unreachable(engine: &str, error: reqwest::Error) -> AdapterError {
     )
 }
 
+/// GETs a JSON control document (props, info, metadata), with the control timeout and retries.
+/// 503 means the engine is not ready (`POOL_UNREADY`); other failures are `WORKER_RESET`.
+pub async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    engine: &str,
+) -> Result<serde_json::Value, AdapterError> {
+    retry_idempotent(3, || async {
+        let response = client
+            .get(url)
+            .timeout(CONTROL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| unreachable(engine, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let code = if status.as_u16() == 503 {
+                ErrorCode::PoolUnready
+            } else {
+                ErrorCode::WorkerReset
+            };
+            return Err(AdapterError::new(
+                code,
+                format!("{engine} answered HTTP {}", status.as_u16()),
+                true,
+            ));
+        }
+        response.json().await.map_err(|e| unreachable(engine, e))
+    })
+    .await
+}
+
 /// Runs an idempotent call up to `attempts` times, with jittered exponential backoff
 /// (50 ms, 100 ms, … ± 25 %) between tries. Never use it for a generation request.
 pub async fn retry_idempotent<T, F, Fut>(attempts: u32, mut call: F) -> Result<T, AdapterError>

@@ -25,6 +25,25 @@ pub struct SubmitRequest {
     pub stop: Vec<String>,
 }
 
+impl SubmitRequest {
+    /// Writes the sampling options that are set (`seed`, `temperature`, `top_p`, `stop`) into an
+    /// engine's JSON request body, under the names most engines share.
+    pub fn write_sampling(&self, body: &mut serde_json::Value) {
+        if let Some(seed) = self.seed {
+            body["seed"] = seed.into();
+        }
+        if let Some(t) = self.temperature {
+            body["temperature"] = t.into();
+        }
+        if let Some(p) = self.top_p {
+            body["top_p"] = p.into();
+        }
+        if !self.stop.is_empty() {
+            body["stop"] = self.stop.clone().into();
+        }
+    }
+}
+
 /// One step of a generation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EngineEvent {

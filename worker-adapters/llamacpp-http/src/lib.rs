@@ -51,17 +51,8 @@ impl LlamaCppAdapter {
 
     /// How many of the server's slots are generating right now, out of how many (`/slots`).
     pub async fn busy_slots(&self) -> Result<(usize, usize), AdapterError> {
-        let slots: serde_json::Value = adapter_api::http::retry_idempotent(3, || async {
-            let response = self
-                .client
-                .get(format!("{}/slots", self.base))
-                .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                .send()
-                .await
-                .map_err(unreachable_engine)?;
-            response.json().await.map_err(unreachable_engine)
-        })
-        .await?;
+        let url = format!("{}/slots", self.base);
+        let slots = adapter_api::http::get_json(&self.client, &url, "llama-server").await?;
         let slots = slots.as_array().map(Vec::as_slice).unwrap_or_default();
         let busy = slots.iter().filter(|s| s["is_processing"] == true).count();
         Ok((busy, slots.len()))
@@ -94,17 +85,8 @@ impl WorkerAdapter for LlamaCppAdapter {
 
     fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
         Box::pin(async move {
-            adapter_api::http::retry_idempotent(3, || async {
-                let response = self
-                    .client
-                    .get(format!("{}/props", self.base))
-                    .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                    .send()
-                    .await
-                    .map_err(unreachable_engine)?;
-                response.json().await.map_err(unreachable_engine)
-            })
-            .await
+            let url = format!("{}/props", self.base);
+            adapter_api::http::get_json(&self.client, &url, "llama-server").await
         })
     }
 
@@ -142,18 +124,7 @@ impl WorkerAdapter for LlamaCppAdapter {
                 "stream": true,
                 "cache_prompt": false,
             });
-            if let Some(seed) = request.seed {
-                body["seed"] = seed.into();
-            }
-            if let Some(t) = request.temperature {
-                body["temperature"] = t.into();
-            }
-            if let Some(p) = request.top_p {
-                body["top_p"] = p.into();
-            }
-            if !request.stop.is_empty() {
-                body["stop"] = request.stop.clone().into();
-            }
+            request.write_sampling(&mut body);
             let response = self
                 .client
                 .post(format!("{}/completion", self.base))

@@ -180,18 +180,7 @@ impl WorkerAdapter for OpenAiAdapter {
             body["max_tokens"] = request.max_tokens.into();
             body["stream"] = true.into();
             body["stream_options"] = serde_json::json!({ "include_usage": true });
-            if let Some(seed) = request.seed {
-                body["seed"] = seed.into();
-            }
-            if let Some(t) = request.temperature {
-                body["temperature"] = t.into();
-            }
-            if let Some(p) = request.top_p {
-                body["top_p"] = p.into();
-            }
-            if !request.stop.is_empty() {
-                body["stop"] = request.stop.clone().into();
-            }
+            request.write_sampling(&mut body);
             let response = self
                 .authorized(self.client.post(format!("{}{path}", self.base)))
                 .header("X-Correlation-Id", &request.correlation_id)

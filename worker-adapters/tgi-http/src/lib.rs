@@ -69,18 +69,10 @@ impl WorkerAdapter for TgiAdapter {
     }
 
     fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
-        Box::pin(adapter_api::http::retry_idempotent(3, || async {
-            self.client
-                .get(format!("{}/info", self.base))
-                .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| adapter_api::http::unreachable("tgi", e))?
-                .json()
-                .await
-                .map_err(|e| adapter_api::http::unreachable("tgi", e))
-        }))
+        Box::pin(async move {
+            let url = format!("{}/info", self.base);
+            adapter_api::http::get_json(&self.client, &url, "tgi").await
+        })
     }
 
     fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {

@@ -60,17 +60,10 @@ impl WorkerAdapter for TritonAdapter {
     }
 
     fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
-        Box::pin(adapter_api::http::retry_idempotent(3, || async {
-            self.client
-                .get(format!("{}/v2", self.base))
-                .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                .send()
-                .await
-                .map_err(|e| adapter_api::http::unreachable("triton", e))?
-                .json()
-                .await
-                .map_err(|e| adapter_api::http::unreachable("triton", e))
-        }))
+        Box::pin(async move {
+            let url = format!("{}/v2", self.base);
+            adapter_api::http::get_json(&self.client, &url, "triton").await
+        })
     }
 
     /// Ready when the server and the model both say so.
@@ -101,18 +94,7 @@ impl WorkerAdapter for TritonAdapter {
                 "max_tokens": request.max_tokens,
                 "stream": true,
             });
-            if let Some(seed) = request.seed {
-                body["seed"] = seed.into();
-            }
-            if let Some(t) = request.temperature {
-                body["temperature"] = t.into();
-            }
-            if let Some(p) = request.top_p {
-                body["top_p"] = p.into();
-            }
-            if !request.stop.is_empty() {
-                body["stop"] = request.stop.clone().into();
-            }
+            request.write_sampling(&mut body);
             let url = format!("{}/v2/models/{}/generate_stream", self.base, self.model);
             let response = self
                 .client
