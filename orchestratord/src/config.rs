@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub cancel_on_disconnect: bool,
     #[serde(default = "default_grace")]
     pub shutdown_grace_ms: u64,
+    /// Tokens one session may stream over all its turns; unset (or 0) is unlimited.
+    #[serde(default)]
+    pub session_tokens_budget: Option<u64>,
     /// A task whose stream nobody opens within this time is canceled.
     #[serde(default = "default_claim_timeout")]
     pub stream_claim_timeout_ms: u64,

@@ -121,6 +121,9 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         .tokens_out
         .get_or_create(&replica_labels)
         .inc_by(u64::from(progress.tokens_out));
+    state
+        .sessions
+        .charge(&task.request.session_id, progress.tokens_out);
     if let Some(first) = progress.first_token {
         let since_admission = waited + first;
         state

@@ -11,27 +11,47 @@ pub const MAX_TURNS: u32 = 8;
 struct Session {
     last_used: Instant,
     turns: u32,
+    tokens_used: u64,
 }
 
 #[derive(Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
+    /// Tokens a session may stream over all its turns; `None` is unlimited.
+    tokens_budget: Option<u64>,
 }
 
 impl Sessions {
-    /// Counts a turn; refuses the ninth. Expired sessions start over.
-    pub fn begin_turn(&self, id: &str) -> Result<u32, String> {
+    pub fn with_tokens_budget(tokens_budget: Option<u64>) -> Self {
+        Sessions {
+            tokens_budget: tokens_budget.filter(|b| *b > 0),
+            ..Default::default()
+        }
+    }
+
+    /// Counts a turn that may stream up to `max_tokens`; refuses the ninth turn, and a turn the
+    /// session's token budget cannot cover. Expired sessions start over.
+    pub fn begin_turn(&self, id: &str, max_tokens: u32) -> Result<u32, String> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         sessions.retain(|_, s| now.duration_since(s.last_used) < TTL);
         let session = sessions.entry(id.to_string()).or_insert(Session {
             last_used: now,
             turns: 0,
+            tokens_used: 0,
         });
         if session.turns >= MAX_TURNS {
             return Err(format!(
                 "session has used all {MAX_TURNS} turns; start a new session"
             ));
+        }
+        if let Some(budget) = self.tokens_budget {
+            let left = budget.saturating_sub(session.tokens_used);
+            if u64::from(max_tokens) > left {
+                return Err(format!(
+                    "the session's token budget has {left} tokens left; this task asks for up to {max_tokens}"
+                ));
+            }
         }
         session.turns += 1;
         session.last_used = now;
@@ -49,6 +69,21 @@ impl Sessions {
         }
     }
 
+    /// Charges the tokens a finished turn streamed.
+    pub fn charge(&self, id: &str, tokens: u32) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(session) = sessions.get_mut(id) {
+            session.tokens_used += u64::from(tokens);
+        }
+    }
+
+    /// Tokens the session may still stream, when it has a budget.
+    pub fn tokens_left(&self, id: &str) -> Option<u64> {
+        let budget = self.tokens_budget?;
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        Some(budget.saturating_sub(sessions.get(id).map_or(0, |s| s.tokens_used)))
+    }
+
     pub fn info(&self, id: &str) -> Option<SessionInfo> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let s = sessions.get(id)?;
@@ -61,7 +96,7 @@ impl Sessions {
             turns: s.turns,
             kv_bytes: 0,
             kv_warmth: false,
-            tokens_budget_remaining: None,
+            tokens_budget_remaining: self.tokens_budget.map(|b| b.saturating_sub(s.tokens_used)),
             time_budget_remaining_ms: None,
             cost_budget_remaining: None,
         })

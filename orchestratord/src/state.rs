@@ -53,12 +53,13 @@ impl AppState {
             };
             pools.push(Arc::new(Pool::new(pc.clone(), engine_version, generation)));
         }
+        let sessions = Sessions::with_tokens_budget(config.server.session_tokens_budget);
         Arc::new(AppState {
             config,
             log: daemon,
             pools,
             tasks: TaskRegistry::default(),
-            sessions: Sessions::default(),
+            sessions,
             metrics,
             auth_token,
             level,

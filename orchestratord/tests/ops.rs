@@ -487,3 +487,37 @@ async fn a_reload_ends_tasks_queued_for_the_old_model() {
         "Ended 1 queued tasks that asked for 'mock:tiny'",
     );
 }
+
+#[tokio::test]
+async fn a_session_token_budget_is_charged_and_enforced() {
+    let mut cfg = config(&[("tokens_per_sec = 200", "tokens_per_sec = 0")]);
+    cfg.server.session_tokens_budget = Some(10);
+    let daemon = start(cfg).await;
+    let first = task(6, "interactive");
+    let session = first["session_id"].as_str().unwrap().to_string();
+    let id = daemon.admit(&first).await;
+    daemon.events(&id).await;
+    daemon.narrated("Finished task: 6 tokens").await;
+    let info: Value = daemon
+        .client
+        .get(format!("{}/v1/sessions/{session}", daemon.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["tokens_budget_remaining"], 4);
+    let mut second = task(6, "interactive");
+    second["session_id"] = Value::String(session.clone());
+    let refused = daemon.submit(&second).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("token budget has 4 tokens left"));
+    let mut small = task(4, "interactive");
+    small["session_id"] = Value::String(session);
+    daemon.admit(&small).await;
+}

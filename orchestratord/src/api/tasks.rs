@@ -166,7 +166,7 @@ pub async fn create(
     let session_id = request.session_id.clone();
     state
         .sessions
-        .begin_turn(&session_id)
+        .begin_turn(&session_id, request.max_tokens)
         .map_err(|m| reject(ApiError::invalid(m), engine))?;
 
     let job_log = logging::job(
