@@ -10,11 +10,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// For short control calls (health, props, models); generation streams have no overall timeout.
 pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Idle pooled connections are dropped before engines close them: llama-server (cpp-httplib)
+/// closes a keep-alive connection idle for 5 s, and reusing one it closed fails the request.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A client with the shared connect timeout and keep-alive pool.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tcp_keepalive(Duration::from_secs(30))
         .build()
         .unwrap_or_default()

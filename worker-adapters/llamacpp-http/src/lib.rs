@@ -128,6 +128,9 @@ impl WorkerAdapter for LlamaCppAdapter {
             let response = self
                 .client
                 .post(format!("{}/completion", self.base))
+                // A fresh connection per generation: llama-server's HTTP threads are not held by
+                // idle keep-alive connections, and a connection it closed is never reused.
+                .header(reqwest::header::CONNECTION, "close")
                 .header("X-Correlation-Id", &request.correlation_id)
                 .json(&body)
                 .send()
