@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 const USAGE: &str = "usage: cargo xtask <ci|bench|llama-server>
   ci            build the test engine, then format check, clippy -D warnings, every test
-  bench         criterion benches of the logging crate (figures for BENCHMARKS.md)
+  bench         criterion benches: narration cost, relay overhead (figures for BENCHMARKS.md)
   llama-server  build (once, cached outside the work tree) the llama-server the tests run";
 
 pub(crate) fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {
@@ -106,9 +106,15 @@ fn ci() -> Result<(), String> {
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
-    let mut args = vec!["bench", "-p", "logging", "--bench", "narration", "--"];
-    args.extend(extra.iter().map(String::as_str));
-    run("bench", "cargo", &args)
+    let server = llama_server::ensure()?;
+    std::env::set_var("LLORCH_LLAMA_SERVER", &server);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    for (package, name) in [("logging", "narration"), ("orchestratord", "relay")] {
+        let mut args = vec!["bench", "-p", package, "--bench", name, "--"];
+        args.extend(&extra);
+        run("bench", "cargo", &args)?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
