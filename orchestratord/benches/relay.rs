@@ -12,7 +12,14 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const STREAMS: usize = 16;
+/// Concurrent streams per round (`RELAY_STREAMS`, default 16, as DESIGN §6 states the target).
+fn streams() -> usize {
+    std::env::var("RELAY_STREAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(16)
+}
 const TOKENS: u32 = 64;
 
 /// Reads an SSE body; returns (time to the first matching event, matching events).
@@ -91,7 +98,7 @@ fn relay(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny.gguf");
     gguf::write_tiny_llama(&model, 42).unwrap();
-    let server = LlamaServer::start(&model, STREAMS as u32);
+    let server = LlamaServer::start(&model, streams() as u32);
     let config = Config::parse(
         &format!(
             r#"
@@ -106,9 +113,10 @@ ctx_max = 512
 max_tokens_out = 256
 queue_capacity = 64
 full_policy = "reject"
-slots_per_replica = {STREAMS}
+slots_per_replica = {streams}
 "#,
-            server.url()
+            server.url(),
+            streams = streams(),
         ),
         "bench",
     )
@@ -135,10 +143,10 @@ slots_per_replica = {STREAMS}
     let client = adapter_api::http::client();
     let ttft: Mutex<Vec<(&str, Duration)>> = Mutex::new(Vec::new());
 
-    let mut group = c.benchmark_group("relay_16_streams");
+    let mut group = c.benchmark_group(format!("relay_{}_streams", streams()));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(15));
-    group.throughput(Throughput::Elements(STREAMS as u64 * u64::from(TOKENS)));
+    group.throughput(Throughput::Elements(streams() as u64 * u64::from(TOKENS)));
     for (name, via) in [("direct_llama_server", false), ("via_orchestratord", true)] {
         let url = if via {
             orchestratord_url.clone()
@@ -150,7 +158,7 @@ slots_per_replica = {STREAMS}
                 runtime.block_on(async {
                     let started = Instant::now();
                     for _ in 0..rounds {
-                        let runs = (0..STREAMS).map(|seed| {
+                        let runs = (0..streams()).map(|seed| {
                             let (client, url) = (&client, &url);
                             async move {
                                 if via {
@@ -178,7 +186,8 @@ slots_per_replica = {STREAMS}
             .map(|(_, d)| *d)
             .collect();
         println!(
-            "relay_16_streams/{name}: time to first token p50 = {:.2} ms over {} streams",
+            "relay_{}_streams/{name}: time to first token p50 = {:.2} ms over {} streams",
+            streams(),
             median(&mut values).as_secs_f64() * 1000.0,
             values.len()
         );

@@ -13,6 +13,7 @@ pub mod state;
 pub mod story;
 mod task;
 
+use axum::serve::ListenerExt;
 use config::Config;
 use logging::{keys, LevelHandle, LogStats, Secret};
 use slog::{crit, info, warn, Logger};
@@ -137,7 +138,12 @@ impl Daemon {
         });
         let mut graceful = drained_rx.clone();
         let mut hard = drained_rx;
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        // SSE events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one back
+        // until the client's delayed ACK (~40 ms), which adds that much to every stream.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = graceful.wait_for(|drained| *drained).await;
         });
         tokio::select! {
