@@ -181,7 +181,11 @@ impl Config {
                         .iter()
                         .find(|u| !u.starts_with("http://") && !u.starts_with("https://"))
                     {
-                        return Err(format!("{}: {bad:?} is not an http(s) URL", at("urls")));
+                        let scheme = bad.split("://").next().unwrap_or("");
+                        return Err(format!(
+                            "{}: a URL with scheme {scheme:?} is not http(s)",
+                            at("urls")
+                        ));
                     }
                 }
                 Engine::Mock => {}
@@ -199,6 +203,8 @@ impl Config {
                 ("ctx_max", pool.ctx_max as u64),
                 ("max_tokens_out", pool.max_tokens_out as u64),
                 ("progress_every_tokens", pool.progress_every_tokens as u64),
+                ("stall_after_ms", pool.stall_after_ms),
+                ("decode_timeout_ms", pool.decode_timeout_ms),
             ] {
                 if value == 0 {
                     return Err(format!("{}: must be at least 1", at(field)));

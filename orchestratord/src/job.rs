@@ -121,9 +121,11 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         .tokens_out
         .get_or_create(&replica_labels)
         .inc_by(u64::from(progress.tokens_out));
-    state
-        .sessions
-        .charge(&task.request.session_id, progress.tokens_out);
+    state.sessions.charge(
+        &task.request.session_id,
+        task.request.max_tokens,
+        progress.tokens_out,
+    );
     if let Some(first) = progress.first_token {
         let since_admission = waited + first;
         state
@@ -226,14 +228,26 @@ async fn relay(
         top_p: task.request.top_p,
         stop: task.request.stop.clone().unwrap_or_default(),
     };
+    // Engines may answer only once they have a first result: the submit is bounded too.
+    let submit_limit = Duration::from_millis(pool.config.decode_timeout_ms);
     let submitted = tokio::select! {
         biased;
         _ = task.cancel.cancelled() => return Outcome::Canceled,
-        submitted = adapter.submit(request, logging::component(log, "mock-engine")) => submitted,
+        submitted = tokio::time::timeout(submit_limit, adapter.submit(request, log.clone())) => submitted,
     };
     let mut stream = match submitted {
-        Ok(stream) => stream,
-        Err(e) => return Outcome::Failed(e),
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Outcome::Failed(e),
+        Err(_) => {
+            return Outcome::Failed(AdapterError::new(
+                ErrorCode::DecodeTimeout,
+                format!(
+                    "the engine did not start the job within {} ms",
+                    submit_limit.as_millis()
+                ),
+                true,
+            ))
+        }
     };
     let stall_after = Duration::from_millis(pool.config.stall_after_ms);
     let decode_timeout = Duration::from_millis(pool.config.decode_timeout_ms);

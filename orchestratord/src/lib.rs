@@ -21,6 +21,9 @@ use state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// How often engine replicas' health is polled.
+pub const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What `main` (or a test) hands the daemon besides its configuration.
 #[derive(Default)]
 pub struct Options {
@@ -88,6 +91,9 @@ pub async fn bind(config: Config, log: &Logger, options: Options) -> Result<Daem
         message: e.to_string(),
     })?;
     for pool in &state.pools {
+        if pool.config.engine != llorch_api_types::Engine::Mock {
+            tokio::spawn(pool.clone().watch_health(HEALTH_EVERY));
+        }
         let dispatch_state = state.clone();
         tokio::spawn(pool.clone().dispatch(move |pool, placement, task| {
             job::start(dispatch_state.clone(), pool, placement, task)

@@ -343,6 +343,35 @@ impl Pool {
         }
     }
 
+    /// Polls every replica's health every `every`, forever: a replica becomes ready when its
+    /// engine says so (a server still loading at startup, one that came back) and stops taking
+    /// leases when it does not (a crashed server). Each change is narrated on the replica's logger.
+    pub async fn watch_health(self: Arc<Self>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            for replica in self.replicas() {
+                let health = replica.adapter.health().await;
+                let ready = matches!(health, Ok(adapter_api::EngineHealth::Ready));
+                if ready == replica.ready() {
+                    continue;
+                }
+                replica.set_ready(ready);
+                if ready {
+                    info!(replica.log, "Replica {} is ready: its engine answers its health check", replica.id;
+                        keys::ACTION => "ready");
+                    self.wake();
+                } else {
+                    let why = match health {
+                        Ok(_) => "its engine is loading".to_string(),
+                        Err(e) => e.message,
+                    };
+                    slog::warn!(replica.log, "Replica {} is not ready and takes no new leases: {}", replica.id, why;
+                        keys::ACTION => "unready");
+                }
+            }
+        }
+    }
+
     /// Waits for a queued task and a free slot, and hands both to `start`, forever.
     pub async fn dispatch(self: Arc<Self>, start: impl Fn(Arc<Pool>, Placement, Arc<Task>)) {
         loop {

@@ -12,6 +12,8 @@ struct Session {
     last_used: Instant,
     turns: u32,
     tokens_used: u64,
+    /// Tokens reserved by turns still running (their `max_tokens`).
+    tokens_reserved: u64,
 }
 
 #[derive(Default)]
@@ -39,6 +41,7 @@ impl Sessions {
             last_used: now,
             turns: 0,
             tokens_used: 0,
+            tokens_reserved: 0,
         });
         if session.turns >= MAX_TURNS {
             return Err(format!(
@@ -46,7 +49,7 @@ impl Sessions {
             ));
         }
         if let Some(budget) = self.tokens_budget {
-            let left = budget.saturating_sub(session.tokens_used);
+            let left = budget.saturating_sub(session.tokens_used + session.tokens_reserved);
             if u64::from(max_tokens) > left {
                 return Err(format!(
                     "the session's token budget has {left} tokens left; this task asks for up to {max_tokens}"
@@ -54,34 +57,32 @@ impl Sessions {
             }
         }
         session.turns += 1;
+        session.tokens_reserved += u64::from(max_tokens);
         session.last_used = now;
         Ok(session.turns)
     }
 
-    /// Gives back a turn counted for a task that was not admitted after all.
-    pub fn undo_turn(&self, id: &str) {
+    /// Gives back a turn (and its reservation) counted for a task that was not admitted after all.
+    pub fn undo_turn(&self, id: &str, max_tokens: u32) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(session) = sessions.get_mut(id) {
             session.turns = session.turns.saturating_sub(1);
+            session.tokens_reserved = session
+                .tokens_reserved
+                .saturating_sub(u64::from(max_tokens));
             if session.turns == 0 {
                 sessions.remove(id);
             }
         }
     }
 
-    /// Charges the tokens a finished turn streamed.
-    pub fn charge(&self, id: &str, tokens: u32) {
+    /// Settles a finished turn: its reservation of `reserved` tokens becomes the `used` it streamed.
+    pub fn charge(&self, id: &str, reserved: u32, used: u32) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(session) = sessions.get_mut(id) {
-            session.tokens_used += u64::from(tokens);
+            session.tokens_reserved = session.tokens_reserved.saturating_sub(u64::from(reserved));
+            session.tokens_used += u64::from(used);
         }
-    }
-
-    /// Tokens the session may still stream, when it has a budget.
-    pub fn tokens_left(&self, id: &str) -> Option<u64> {
-        let budget = self.tokens_budget?;
-        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        Some(budget.saturating_sub(sessions.get(id).map_or(0, |s| s.tokens_used)))
     }
 
     pub fn info(&self, id: &str) -> Option<SessionInfo> {
@@ -96,7 +97,9 @@ impl Sessions {
             turns: s.turns,
             kv_bytes: 0,
             kv_warmth: false,
-            tokens_budget_remaining: self.tokens_budget.map(|b| b.saturating_sub(s.tokens_used)),
+            tokens_budget_remaining: self
+                .tokens_budget
+                .map(|b| b.saturating_sub(s.tokens_used + s.tokens_reserved)),
             time_budget_remaining_ms: None,
             cost_budget_remaining: None,
         })

@@ -163,6 +163,18 @@ pub fn mock_generation(
     }
 }
 
+/// A URL as it may be narrated: without `user:password@` and without a query string.
+fn display_url(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or("");
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        None => without_query.to_string(),
+    }
+}
+
 fn port_of(url: &str) -> Option<u16> {
     url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }
@@ -201,7 +213,8 @@ pub async fn llamacpp_generation(daemon: &Logger, pc: &PoolConfig) -> (String, G
         .enumerate()
         .map(|(i, ((adapter, ready), url))| {
             let id = format!("{}-r{i}", pc.id);
-            let replica_log = logging::replica(&pool_log, &id, port_of(url));
+            let replica_log = logging::replica(&pool_log, &id, port_of(&display_url(url)));
+            let url = display_url(url);
             if ready {
                 info!(replica_log, "Replica {} is ready: llama-server {} at {}", id, engine_version, url;
                     keys::ACTION => "ready");
@@ -222,4 +235,21 @@ pub async fn llamacpp_generation(daemon: &Logger, pc: &PoolConfig) -> (String, G
             replicas,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_url;
+
+    #[test]
+    fn narrated_urls_carry_no_credentials_or_query() {
+        assert_eq!(
+            display_url("http://user:CANARY@127.0.0.1:8081/x?api_key=CANARY2"),
+            "http://127.0.0.1:8081/x"
+        );
+        assert_eq!(
+            display_url("http://127.0.0.1:8081"),
+            "http://127.0.0.1:8081"
+        );
+    }
 }

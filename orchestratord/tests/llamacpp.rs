@@ -146,3 +146,35 @@ async fn tokens_are_relayed_exactly_as_the_engine_sends_them() {
         "the prompt never reaches the narration"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_follow_their_engine_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    gguf::write_tiny_llama(&model, 42).unwrap();
+    let port = engine_fixtures::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let daemon = support::start(llamacpp_config(&[url])).await;
+    daemon
+        .capture
+        .expect(Level::Warning, "Replica tiny-r0 is not ready");
+
+    let mut server = LlamaServer::start_on(&model, 1, port);
+    daemon
+        .narrated("Replica tiny-r0 is ready: its engine answers its health check")
+        .await;
+    let mut body = support::task(4, "interactive");
+    body["engine"] = json!("llamacpp");
+    body["model_ref"] = json!("gguf:tiny");
+    let id = daemon.admit(&body).await;
+    assert_eq!(daemon.events(&id).await.last().unwrap().event, "end");
+
+    server.kill();
+    daemon
+        .narrated("Replica tiny-r0 is not ready and takes no new leases")
+        .await;
+    let mut late = support::task(4, "interactive");
+    late["engine"] = json!("llamacpp");
+    late["model_ref"] = json!("gguf:tiny");
+    assert_eq!(daemon.submit(&late).await.status(), 503);
+}

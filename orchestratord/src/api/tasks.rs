@@ -164,6 +164,7 @@ pub async fn create(
         ));
     }
     let session_id = request.session_id.clone();
+    let max_tokens = request.max_tokens;
     state
         .sessions
         .begin_turn(&session_id, request.max_tokens)
@@ -188,7 +189,7 @@ pub async fn create(
         predicted_start_ms,
     );
     if !state.tasks.insert(task.clone()) {
-        state.sessions.undo_turn(&session_id);
+        state.sessions.undo_turn(&session_id, max_tokens);
         return Err(reject(
             ApiError::invalid("task_id is already in use"),
             engine,
@@ -210,7 +211,7 @@ pub async fn create(
         }
         Admission::Full { retry_after_ms } => {
             state.tasks.remove(&task.id);
-            state.sessions.undo_turn(&session_id);
+            state.sessions.undo_turn(&session_id, max_tokens);
             state
                 .metrics
                 .admission_backpressure_events

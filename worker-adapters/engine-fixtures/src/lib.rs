@@ -5,4 +5,4 @@ pub mod gguf;
 mod llama_server;
 pub mod protocol;
 
-pub use llama_server::{llama_server_binary, LlamaServer};
+pub use llama_server::{free_port, llama_server_binary, LlamaServer};

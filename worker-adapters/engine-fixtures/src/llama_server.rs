@@ -38,7 +38,8 @@ pub struct LlamaServer {
     pub addr: SocketAddr,
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -67,7 +68,17 @@ impl LlamaServer {
 
     /// Like [`LlamaServer::spawn`], with extra command-line arguments.
     pub fn spawn_with_args(model: &Path, slots: u32, extra: &[&str]) -> LlamaServer {
-        let port = free_port();
+        Self::spawn_on(model, slots, extra, free_port())
+    }
+
+    /// Starts a server on a given loopback `port` and waits until it is ready.
+    pub fn start_on(model: &Path, slots: u32, port: u16) -> LlamaServer {
+        let server = Self::spawn_on(model, slots, &[], port);
+        server.wait_ready(Duration::from_secs(30));
+        server
+    }
+
+    fn spawn_on(model: &Path, slots: u32, extra: &[&str], port: u16) -> LlamaServer {
         let log_path = std::env::temp_dir().join(format!("llama-server-{port}.log"));
         let log = std::fs::File::create(&log_path).expect("a llama-server log file");
         let child = Command::new(llama_server_binary())

@@ -125,6 +125,7 @@ impl WorkerAdapter for MockEngine {
         log: slog::Logger,
     ) -> BoxFuture<'_, Result<TokenStream, AdapterError>> {
         Box::pin(async move {
+            let log = logging::component(&log, "mock-engine");
             if self.config.fault == Some(Fault::FailBeforeStart) {
                 info!(log, "Mock engine refused the job (injected fault: fail before start)";
                     keys::ERROR_KIND => ErrorCode::WorkerReset.as_str());
