@@ -82,7 +82,14 @@ async fn relayed(client: &reqwest::Client, url: &str, seed: usize) -> (Duration,
         .send()
         .await
         .expect("stream");
-    read(response, started, |e| e.starts_with("event: token")).await
+    read(response, started, |e| {
+        assert!(
+            !e.starts_with("event: error"),
+            "the relayed stream failed: {e}"
+        );
+        e.starts_with("event: token")
+    })
+    .await
 }
 
 fn median(values: &mut [Duration]) -> Duration {
@@ -168,7 +175,11 @@ slots_per_replica = {streams}
                                 }
                             }
                         });
-                        for (first, _) in futures_util::future::join_all(runs).await {
+                        for (first, tokens) in futures_util::future::join_all(runs).await {
+                            assert!(
+                                tokens > 0 && tokens <= TOKENS,
+                                "{name}: a stream gave {tokens} tokens"
+                            );
                             ttft.lock().unwrap().push((name, first));
                         }
                     }

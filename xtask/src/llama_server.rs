@@ -39,17 +39,25 @@ fn path_str(path: &Path) -> Result<&str, String> {
         .ok_or_else(|| format!("{} is not UTF-8", path.display()))
 }
 
-fn ensure_cmake() -> Result<(), String> {
-    if Command::new("cmake").arg("--version").output().is_ok() {
+fn have(program: &str) -> bool {
+    Command::new(program).arg("--version").output().is_ok()
+}
+
+/// cmake, a C++ compiler and make, from Debian when any is missing.
+fn ensure_build_tools() -> Result<(), String> {
+    let missing: Vec<&str> = [("cmake", "cmake"), ("c++", "g++"), ("make", "make")]
+        .iter()
+        .filter(|(program, _)| !have(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    println!("==> cmake is missing: installing it from Debian");
+    println!("==> installing {} from Debian", missing.join(", "));
     run("apt-get update", "apt-get", &["update", "-qq"])?;
-    run(
-        "install cmake",
-        "apt-get",
-        &["install", "-y", "-qq", "cmake"],
-    )
+    let mut args = vec!["install", "-y", "-qq"];
+    args.extend(&missing);
+    run("install build tools", "apt-get", &args)
 }
 
 /// The path of a built `llama-server`, building it first when the cache has none.
@@ -86,7 +94,7 @@ pub fn ensure() -> Result<PathBuf, String> {
         println!("==> llama-server: cached at {}", binary.display());
         return Ok(binary);
     }
-    ensure_cmake()?;
+    ensure_build_tools()?;
     let build = cache.join(format!("build-{digest}"));
     let _ = std::fs::remove_dir_all(&build);
     std::fs::create_dir_all(&build)
@@ -127,8 +135,11 @@ pub fn ensure() -> Result<PathBuf, String> {
     )?;
     let bin_dir = binary.parent().ok_or("no parent")?;
     std::fs::create_dir_all(bin_dir).map_err(|e| e.to_string())?;
-    std::fs::copy(out.join("bin/llama-server"), &binary)
+    // Installed under a temporary name and renamed, so an interrupted copy is never taken for a build.
+    let partial = binary.with_extension("partial");
+    std::fs::copy(out.join("bin/llama-server"), &partial)
         .map_err(|e| format!("cannot install llama-server: {e}"))?;
+    std::fs::rename(&partial, &binary).map_err(|e| format!("cannot install llama-server: {e}"))?;
     let _ = std::fs::remove_dir_all(&build);
     println!("==> llama-server: built {}", binary.display());
     Ok(binary)

@@ -44,6 +44,34 @@ pub fn unreachable(engine: &str, error: reqwest::Error) -> AdapterError {
     )
 }
 
+/// A refusal of a generation request by HTTP status: 400/422 are the request's fault (not
+/// retriable), 401/403 the engine refusing our credentials (not retriable), 503/429 an engine not
+/// ready, the rest a broken engine.
+pub fn refusal(engine: &str, status: u16) -> AdapterError {
+    match status {
+        400 | 413 | 422 => AdapterError::new(
+            ErrorCode::InvalidParams,
+            format!("{engine} refused the request as invalid (HTTP {status})"),
+            false,
+        ),
+        401 | 403 => AdapterError::new(
+            ErrorCode::WorkerReset,
+            format!("{engine} rejected the configured API key (HTTP {status})"),
+            false,
+        ),
+        429 | 503 => AdapterError::new(
+            ErrorCode::PoolUnready,
+            format!("{engine} is not ready (HTTP {status})"),
+            true,
+        ),
+        _ => AdapterError::new(
+            ErrorCode::WorkerReset,
+            format!("{engine} answered HTTP {status}"),
+            true,
+        ),
+    }
+}
+
 /// GETs a JSON control document (props, info, metadata), with the control timeout and retries.
 /// 503 means the engine is not ready (`POOL_UNREADY`); other failures are `WORKER_RESET`.
 pub async fn get_json(

@@ -3,6 +3,9 @@
 
 use futures_util::stream::{self, Stream, StreamExt};
 
+/// The longest event line accepted; an engine that never ends a line cannot grow memory forever.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Yields each `data:` payload as soon as its line is complete; an error ends the stream.
 pub fn data_lines<S, B, E>(bytes: S) -> impl Stream<Item = Result<String, String>>
 where
@@ -27,7 +30,15 @@ where
                     continue;
                 }
                 match bytes.next().await {
-                    Some(Ok(chunk)) => pending.extend_from_slice(chunk.as_ref()),
+                    Some(Ok(chunk)) => {
+                        pending.extend_from_slice(chunk.as_ref());
+                        if pending.len() > MAX_LINE {
+                            return Some((
+                                Err(format!("an event line exceeded {MAX_LINE} bytes")),
+                                (bytes, pending, true),
+                            ));
+                        }
+                    }
                     Some(Err(e)) => return Some((Err(e.to_string()), (bytes, pending, true))),
                     None if pending.is_empty() => return None,
                     None => {

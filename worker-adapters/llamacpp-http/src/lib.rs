@@ -28,6 +28,8 @@ struct Chunk {
     tokens_predicted: Option<u32>,
     #[serde(default)]
     tokens_evaluated: Option<u32>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
 }
 
 fn unreachable_engine(error: reqwest::Error) -> AdapterError {
@@ -138,18 +140,10 @@ impl WorkerAdapter for LlamaCppAdapter {
                 .map_err(unreachable_engine)?;
             let status = response.status();
             if !status.is_success() {
-                let code = if status.as_u16() == 503 {
-                    ErrorCode::PoolUnready
-                } else {
-                    ErrorCode::WorkerReset
-                };
-                warn!(log, "llama-server refused the job with HTTP {}", status.as_u16();
-                    keys::ERROR_KIND => code.as_str());
-                return Err(AdapterError::new(
-                    code,
-                    format!("llama-server answered HTTP {}", status.as_u16()),
-                    true,
-                ));
+                let error = adapter_api::http::refusal("llama-server", status.as_u16());
+                warn!(log, "llama-server refused the job: {}", error.message;
+                    keys::ERROR_KIND => error.code.as_str());
+                return Err(error);
             }
             info!(log, "Submitted the job to llama-server"; keys::MAX_TOKENS => request.max_tokens);
             let narration_log = log.clone();
@@ -168,6 +162,11 @@ impl WorkerAdapter for LlamaCppAdapter {
                         Err(e) => {
                             ended = true;
                             Some(Err(AdapterError::new(ErrorCode::WorkerReset, format!("llama-server sent an unreadable event: {e}"), true)))
+                        }
+                        Ok(Chunk { error: Some(error), .. }) => {
+                            ended = true;
+                            let message = error["message"].as_str().unwrap_or("an error event").to_string();
+                            Some(Err(AdapterError::new(ErrorCode::WorkerReset, format!("llama-server reported: {message}"), true)))
                         }
                         Ok(chunk) if chunk.stop => {
                             ended = true;

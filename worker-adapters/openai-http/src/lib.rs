@@ -55,12 +55,16 @@ struct Chunk {
     choices: Vec<Choice>,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
 }
 
-fn stop_reason(finish: &str) -> StopReason {
+/// OpenAI servers say `stop` both for a natural end and for a stop word: it is a stop word only
+/// when the request had some.
+fn stop_reason(finish: &str, had_stop_words: bool) -> StopReason {
     match finish {
         "length" => StopReason::MaxTokens,
-        "stop" => StopReason::Stop,
+        "stop" if had_stop_words => StopReason::Stop,
         _ => StopReason::Eos,
     }
 }
@@ -111,14 +115,9 @@ impl OpenAiAdapter {
                 .await
                 .map_err(|e| adapter_api::http::unreachable(self.engine, e))?;
             if !response.status().is_success() {
-                return Err(AdapterError::new(
-                    ErrorCode::PoolUnready,
-                    format!(
-                        "{} /v1/models answered HTTP {}",
-                        self.engine,
-                        response.status().as_u16()
-                    ),
-                    true,
+                return Err(adapter_api::http::refusal(
+                    self.engine,
+                    response.status().as_u16(),
                 ));
             }
             response
@@ -190,24 +189,13 @@ impl WorkerAdapter for OpenAiAdapter {
                 .map_err(|e| adapter_api::http::unreachable(self.engine, e))?;
             let status = response.status();
             if !status.is_success() {
-                let code = match status.as_u16() {
-                    401 | 403 => ErrorCode::BadToken,
-                    503 => ErrorCode::PoolUnready,
-                    _ => ErrorCode::WorkerReset,
-                };
-                warn!(log, "The {} server refused the job with HTTP {}", self.engine, status.as_u16();
-                    keys::ERROR_KIND => code.as_str());
-                return Err(AdapterError::new(
-                    code,
-                    format!(
-                        "{} answered HTTP {} to {path}",
-                        self.engine,
-                        status.as_u16()
-                    ),
-                    code != ErrorCode::BadToken,
-                ));
+                let error = adapter_api::http::refusal(self.engine, status.as_u16());
+                warn!(log, "The {} server refused the job: {}", self.engine, error.message;
+                    keys::ERROR_KIND => error.code.as_str());
+                return Err(error);
             }
             info!(log, "Submitted the job to {} ({})", self.engine, path; keys::MAX_TOKENS => request.max_tokens);
+            let had_stop_words = !request.stop.is_empty();
             let relay = Relay {
                 index: 0,
                 finish: None,
@@ -245,6 +233,20 @@ impl WorkerAdapter for OpenAiAdapter {
                                     true,
                                 ))]
                             }
+                            Ok(Chunk {
+                                error: Some(error), ..
+                            }) => {
+                                relay.done = true;
+                                let message = error["message"]
+                                    .as_str()
+                                    .unwrap_or("an error event")
+                                    .to_string();
+                                vec![Err(AdapterError::new(
+                                    ErrorCode::WorkerReset,
+                                    format!("the engine reported: {message}"),
+                                    true,
+                                ))]
+                            }
                             Ok(chunk) => {
                                 if let Some(usage) = chunk.usage {
                                     relay.usage = (usage.prompt_tokens, usage.completion_tokens);
@@ -263,7 +265,7 @@ impl WorkerAdapter for OpenAiAdapter {
                                         relay.index += 1;
                                     }
                                     if let Some(finish) = choice.finish_reason {
-                                        relay.finish = Some(stop_reason(&finish));
+                                        relay.finish = Some(stop_reason(&finish, had_stop_words));
                                     }
                                 }
                                 out

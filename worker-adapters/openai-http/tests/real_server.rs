@@ -94,7 +94,13 @@ async fn a_wrong_api_key_is_refused_and_the_key_never_appears() {
         .await
         .err()
         .expect("refused");
-    assert_eq!(refused.code, ErrorCode::BadToken);
+    assert_eq!(refused.code, ErrorCode::WorkerReset);
+    assert!(!refused.retriable);
+    assert!(
+        refused.message.contains("rejected the configured API key"),
+        "{}",
+        refused.message
+    );
     assert!(!refused.message.contains("CANARY") && !capture.contains_text("CANARY"));
     let right = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions)
         .with_api_key(logging::Secret::new("right-key".to_string()));

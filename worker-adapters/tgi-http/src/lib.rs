@@ -123,18 +123,9 @@ impl WorkerAdapter for TgiAdapter {
                 .await
                 .map_err(|e| adapter_api::http::unreachable("tgi", e))?;
             if !response.status().is_success() {
-                let status = response.status().as_u16();
-                let code = if status == 503 || status == 429 {
-                    ErrorCode::PoolUnready
-                } else {
-                    ErrorCode::WorkerReset
-                };
-                warn!(log, "TGI refused the job with HTTP {}", status; keys::ERROR_KIND => code.as_str());
-                return Err(AdapterError::new(
-                    code,
-                    format!("tgi answered HTTP {status}"),
-                    true,
-                ));
+                let error = adapter_api::http::refusal("tgi", response.status().as_u16());
+                warn!(log, "TGI refused the job: {}", error.message; keys::ERROR_KIND => error.code.as_str());
+                return Err(error);
             }
             info!(log, "Submitted the job to tgi"; keys::MAX_TOKENS => request.max_tokens);
             let mut index = 0u32;

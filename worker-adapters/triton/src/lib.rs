@@ -105,18 +105,9 @@ impl WorkerAdapter for TritonAdapter {
                 .await
                 .map_err(|e| adapter_api::http::unreachable("triton", e))?;
             if !response.status().is_success() {
-                let status = response.status().as_u16();
-                let code = if status == 503 {
-                    ErrorCode::PoolUnready
-                } else {
-                    ErrorCode::WorkerReset
-                };
-                warn!(log, "Triton refused the job with HTTP {}", status; keys::ERROR_KIND => code.as_str());
-                return Err(AdapterError::new(
-                    code,
-                    format!("triton answered HTTP {status}"),
-                    status >= 500,
-                ));
+                let error = adapter_api::http::refusal("triton", response.status().as_u16());
+                warn!(log, "Triton refused the job: {}", error.message; keys::ERROR_KIND => error.code.as_str());
+                return Err(error);
             }
             info!(log, "Submitted the job to triton model '{}'", self.model; keys::MAX_TOKENS => request.max_tokens);
             let max_tokens = request.max_tokens;

@@ -83,6 +83,7 @@ async fn unknown_models_errors_and_unready_models_are_reported() {
         .await
         .err()
         .unwrap();
-    assert_eq!(refused.code, ErrorCode::WorkerReset);
+    assert_eq!(refused.code, ErrorCode::InvalidParams);
+    assert!(!refused.retriable);
     assert!(refused.message.contains("HTTP 400"));
 }
