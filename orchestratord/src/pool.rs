@@ -121,7 +121,10 @@ pub struct Pool {
 impl Pool {
     pub fn new(config: PoolConfig, engine_version: String, generation: Generation) -> Self {
         let mock = &config.mock;
+        // The service-time estimate starts from what the mock is configured to take; real engines
+        // start from a second and learn their own rate from the jobs they finish.
         let prior_ms = match mock.tokens_per_sec {
+            _ if config.engine != llorch_api_types::Engine::Mock => 1000.0,
             0 => mock.first_token_delay_ms as f64 + 1.0,
             rate => {
                 mock.first_token_delay_ms as f64

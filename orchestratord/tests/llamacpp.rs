@@ -8,6 +8,14 @@ use orchestratord::config::Config;
 use serde_json::json;
 use slog::Level;
 
+/// A task for the `tiny` llamacpp pool.
+fn llamacpp_task(max_tokens: u32) -> serde_json::Value {
+    let mut body = support::task(max_tokens, "interactive");
+    body["engine"] = json!("llamacpp");
+    body["model_ref"] = json!("gguf:tiny");
+    body
+}
+
 fn llamacpp_config(urls: &[String]) -> Config {
     let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     let text = format!(
@@ -39,9 +47,7 @@ async fn real_tokens_stream_through_orchestratord() {
     let server = LlamaServer::start(&model, 1);
     let daemon = support::start(llamacpp_config(&[server.url()])).await;
 
-    let mut body = support::task(16, "interactive");
-    body["engine"] = json!("llamacpp");
-    body["model_ref"] = json!("gguf:tiny");
+    let mut body = llamacpp_task(16);
     body["seed"] = json!(3);
     body["temperature"] = json!(0.0);
     let id = daemon.admit(&body).await;
@@ -78,9 +84,7 @@ async fn a_pool_whose_server_is_down_is_not_ready() {
     daemon
         .capture
         .expect(Level::Warning, "Replica tiny-r0 is not ready");
-    let mut body = support::task(4, "interactive");
-    body["engine"] = json!("llamacpp");
-    body["model_ref"] = json!("gguf:tiny");
+    let body = llamacpp_task(4);
     let response = daemon.submit(&body).await;
     assert_eq!(response.status(), 503);
     let ready = daemon
@@ -124,9 +128,7 @@ async fn tokens_are_relayed_exactly_as_the_engine_sends_them() {
     drop(stream);
 
     let daemon = support::start(llamacpp_config(&[server.url()])).await;
-    let mut body = support::task(64, "interactive");
-    body["engine"] = json!("llamacpp");
-    body["model_ref"] = json!("gguf:tiny");
+    let mut body = llamacpp_task(64);
     body["seed"] = json!(5);
     body["temperature"] = json!(0.0);
     let id = daemon.admit(&body).await;
@@ -163,9 +165,7 @@ async fn replicas_follow_their_engine_health() {
     daemon
         .narrated("Replica tiny-r0 is ready: its engine answers its health check")
         .await;
-    let mut body = support::task(4, "interactive");
-    body["engine"] = json!("llamacpp");
-    body["model_ref"] = json!("gguf:tiny");
+    let body = llamacpp_task(4);
     let id = daemon.admit(&body).await;
     assert_eq!(daemon.events(&id).await.last().unwrap().event, "end");
 
@@ -173,8 +173,6 @@ async fn replicas_follow_their_engine_health() {
     daemon
         .narrated("Replica tiny-r0 is not ready and takes no new leases")
         .await;
-    let mut late = support::task(4, "interactive");
-    late["engine"] = json!("llamacpp");
-    late["model_ref"] = json!("gguf:tiny");
+    let late = llamacpp_task(4);
     assert_eq!(daemon.submit(&late).await.status(), 503);
 }

@@ -72,6 +72,31 @@ pub fn refusal(engine: &str, status: u16) -> AdapterError {
     }
 }
 
+/// An engine's health endpoint as [`crate::EngineHealth`]: 2xx is ready, 503 (loading) and 404 (a
+/// model not loaded yet) are loading, anything else is a broken engine.
+pub async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    engine: &str,
+) -> Result<crate::EngineHealth, AdapterError> {
+    let response = client
+        .get(url)
+        .timeout(CONTROL_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| unreachable(engine, e))?;
+    let status = response.status();
+    match status.as_u16() {
+        200..=299 => Ok(crate::EngineHealth::Ready),
+        503 | 404 => Ok(crate::EngineHealth::Loading),
+        other => Err(AdapterError::new(
+            ErrorCode::WorkerReset,
+            format!("{engine} health check answered HTTP {other}"),
+            true,
+        )),
+    }
+}
+
 /// GETs a JSON control document (props, info, metadata), with the control timeout and retries.
 /// 503 means the engine is not ready (`POOL_UNREADY`); other failures are `WORKER_RESET`.
 pub async fn get_json(

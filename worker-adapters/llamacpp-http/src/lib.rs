@@ -94,22 +94,8 @@ impl WorkerAdapter for LlamaCppAdapter {
 
     fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
         Box::pin(async move {
-            let response = self
-                .client
-                .get(format!("{}/health", self.base))
-                .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                .send()
-                .await
-                .map_err(unreachable_engine)?;
-            match response.status().as_u16() {
-                200 => Ok(EngineHealth::Ready),
-                503 => Ok(EngineHealth::Loading),
-                other => Err(AdapterError::new(
-                    ErrorCode::WorkerReset,
-                    format!("llama-server /health answered {other}"),
-                    true,
-                )),
-            }
+            let url = format!("{}/health", self.base);
+            adapter_api::http::probe(&self.client, &url, "llama-server").await
         })
     }
 

@@ -77,18 +77,8 @@ impl WorkerAdapter for TgiAdapter {
 
     fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
         Box::pin(async move {
-            let response = self
-                .client
-                .get(format!("{}/health", self.base))
-                .timeout(adapter_api::http::CONTROL_TIMEOUT)
-                .send()
-                .await
-                .map_err(|e| adapter_api::http::unreachable("tgi", e))?;
-            Ok(if response.status().is_success() {
-                EngineHealth::Ready
-            } else {
-                EngineHealth::Loading
-            })
+            let url = format!("{}/health", self.base);
+            adapter_api::http::probe(&self.client, &url, "tgi").await
         })
     }
 

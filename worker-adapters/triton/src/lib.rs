@@ -34,17 +34,6 @@ impl TritonAdapter {
             client: adapter_api::http::client(),
         }
     }
-
-    async fn ready(&self, path: &str) -> Result<bool, AdapterError> {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .timeout(adapter_api::http::CONTROL_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| adapter_api::http::unreachable("triton", e))?;
-        Ok(response.status().is_success())
-    }
 }
 
 impl WorkerAdapter for TritonAdapter {
@@ -69,16 +58,14 @@ impl WorkerAdapter for TritonAdapter {
     /// Ready when the server and the model both say so.
     fn health(&self) -> BoxFuture<'_, Result<EngineHealth, AdapterError>> {
         Box::pin(async move {
-            let server = self.ready("/v2/health/ready").await?;
-            let model = server
-                && self
-                    .ready(&format!("/v2/models/{}/ready", self.model))
-                    .await?;
-            Ok(if model {
-                EngineHealth::Ready
-            } else {
-                EngineHealth::Loading
-            })
+            let server = format!("{}/v2/health/ready", self.base);
+            if adapter_api::http::probe(&self.client, &server, "triton").await?
+                != EngineHealth::Ready
+            {
+                return Ok(EngineHealth::Loading);
+            }
+            let model = format!("{}/v2/models/{}/ready", self.base, self.model);
+            adapter_api::http::probe(&self.client, &model, "triton").await
         })
     }
 
