@@ -8,10 +8,13 @@ mod bridge;
 mod capture;
 mod config;
 mod context;
+mod decorator;
 mod escape;
 mod flatten;
 mod level_filter;
 mod level_spec;
+mod notices;
+mod output;
 mod panic;
 mod redact;
 mod router;
@@ -30,10 +33,12 @@ pub use level_filter::LevelHandle;
 pub use level_spec::{LevelSpec, SpecError};
 pub use redact::{is_sensitive_key, Secret, REDACTED};
 pub use sinks::NarrationTap;
+pub use sinks::SHUTDOWN_FLUSH;
 pub use slog;
-pub use stats::LogStats;
+pub use stats::{LogStats, LossReason, ALL_SINKS};
 
 use level_filter::{FilterState, LevelFilter};
+use notices::Notices;
 use router::{FlushSignal, Router, WorkerState};
 use sinks::{Sink, SinkSet, Staging};
 use slog::{o, FnValue, Level, Logger, PushFnValue};
@@ -154,12 +159,19 @@ impl LoggerBuilder {
     }
 
     pub fn build(self) -> Result<(Logger, LogGuard), ConfigError> {
+        let stats = Arc::new(LogStats::default());
+        let notices = Arc::new(Notices::default());
         let mut sinks = Vec::new();
         if self.config.format.pretty() {
-            sinks.push(pretty_sink(self.config.color, self.stderr));
+            sinks.push(pretty_sink(
+                self.config.color,
+                self.stderr,
+                &stats,
+                &notices,
+            ));
         }
         if self.config.format.json() {
-            sinks.push(json_sink("JSON (stdout)", self.stdout));
+            sinks.push(json_sink("json", self.stdout, &stats, &notices));
         }
         if let Some(path) = &self.config.file {
             let file = std::fs::OpenOptions::new()
@@ -170,16 +182,16 @@ impl LoggerBuilder {
                     path: path.clone(),
                     error,
                 })?;
-            sinks.push(json_sink("JSON file", Box::new(file)));
+            sinks.push(json_sink("file", Box::new(file), &stats, &notices));
         }
 
-        let stats = Arc::new(LogStats::default());
         let worker = Arc::new(WorkerState::default());
         let flush = Arc::new(FlushSignal::default());
         let sink_set = SinkSet::new(
             sinks,
             self.taps,
             stats.clone(),
+            notices.clone(),
             worker.clone(),
             flush.clone(),
         );
@@ -189,6 +201,7 @@ impl LoggerBuilder {
             .thread_name(panic::WORKER_THREAD.to_string())
             .build_with_guard();
         let router = Arc::new(Router::new(core, stats.clone(), worker, flush));
+        notices.connect(Arc::downgrade(&router));
 
         if self.globals {
             bridge::install();
@@ -216,25 +229,35 @@ impl LoggerBuilder {
     }
 }
 
-fn pretty_sink(color: bool, out: Box<dyn Write + Send>) -> Sink {
-    if color {
-        let decorator = slog_term::TermDecorator::new()
-            .stderr()
-            .force_color()
-            .build();
-        let drain = slog_term::FullFormat::new(decorator)
-            .use_custom_timestamp(timestamp::write_pretty)
-            .build();
-        return Sink::direct("pretty (stderr)", Box::new(drain));
-    }
+fn pretty_sink(
+    color: bool,
+    out: Box<dyn Write + Send>,
+    stats: &Arc<LogStats>,
+    notices: &Arc<Notices>,
+) -> Sink {
     let staging = Staging::default();
-    let drain = slog_term::FullFormat::new(slog_term::PlainDecorator::new(staging.buffered()))
-        .use_custom_timestamp(timestamp::write_pretty)
-        .build();
-    Sink::staged("pretty (stderr)", true, Box::new(drain), staging, out)
+    let drain: sinks::SinkDrain = if color {
+        Box::new(
+            slog_term::FullFormat::new(decorator::AnsiDecorator::new(staging.buffered()))
+                .use_custom_timestamp(timestamp::write_pretty)
+                .build(),
+        )
+    } else {
+        Box::new(
+            slog_term::FullFormat::new(slog_term::PlainDecorator::new(staging.buffered()))
+                .use_custom_timestamp(timestamp::write_pretty)
+                .build(),
+        )
+    };
+    Sink::new("pretty", true, drain, staging, out, stats, notices)
 }
 
-fn json_sink(name: &'static str, out: Box<dyn Write + Send>) -> Sink {
+fn json_sink(
+    name: &'static str,
+    out: Box<dyn Write + Send>,
+    stats: &Arc<LogStats>,
+    notices: &Arc<Notices>,
+) -> Sink {
     let staging = Staging::default();
     let drain = slog_json::Json::new(staging.buffered())
         .set_newlines(true)
@@ -246,7 +269,7 @@ fn json_sink(name: &'static str, out: Box<dyn Write + Send>) -> Sink {
             keys::TS => PushFnValue(|_, ser| timestamp::with_rfc3339(|ts| ser.emit(ts))),
         ))
         .build();
-    Sink::staged(name, false, Box::new(drain), staging, out)
+    Sink::new(name, false, Box::new(drain), staging, out, stats, notices)
 }
 
 /// Keeps the logging worker alive; dropping it writes out every record logged before.

@@ -1,9 +1,11 @@
-//! The caller side of the async channel. Info and above are never dropped: when the channel is
-//! full the caller waits. Debug and trace are dropped under overflow, counted, and the loss is
-//! narrated as a warning as soon as the channel has room again.
+//! The caller side of the async channel. When the channel is full, info and above wait for room
+//! a short, bounded time (on async runtime threads without ever sleeping); debug and trace are
+//! dropped at once. Every loss is counted, and narrated as a warning as soon as the channel has
+//! room again. The channel only fills when the worker cannot format as fast as records arrive:
+//! the worker never waits on an output (see `output.rs`).
 
 use crate::keys;
-use crate::stats::LogStats;
+use crate::stats::{LogStats, LossReason, ALL_SINKS};
 use slog::{Drain, Level, OwnedKVList, Record};
 use slog_async::{AsyncCore, AsyncError};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
@@ -13,6 +15,13 @@ use std::time::{Duration, Instant};
 /// Tag of the barrier record that asks the worker to flush every sink and answer.
 pub(crate) const FLUSH_TAG: &str = "llorch-log-flush";
 pub(crate) const FLUSH_TICKET: &str = "flush_ticket";
+/// Tag of the record that wakes the worker to narrate what the sinks' writers reported.
+pub(crate) const NOTICE_TAG: &str = "llorch-log-notice";
+
+/// How long an info+ caller off the async runtime may wait for room in the channel.
+pub const BLOCKING_WAIT: Duration = Duration::from_millis(200);
+/// How many times an info+ caller on an async runtime thread yields for room before giving up.
+const RUNTIME_YIELDS: u32 = 256;
 
 pub(crate) fn empty_values() -> &'static OwnedKVList {
     static EMPTY: OnceLock<OwnedKVList> = OnceLock::new();
@@ -93,13 +102,26 @@ impl Router {
         self.worker.gone.load(Ordering::Relaxed)
     }
 
+    /// Sends an info+ record, waiting a bounded time for room; false when it was lost.
     fn send_lossless(&self, record: &Record, values: &OwnedKVList) -> bool {
         let mut attempt = 0u32;
+        let mut waited_since: Option<Instant> = None;
+        let on_runtime = tokio::runtime::Handle::try_current().is_ok();
         loop {
             match self.try_send(record, values) {
                 Ok(()) => return true,
                 Err(AsyncError::Full) if !self.worker_gone() => {
-                    if attempt < 8 {
+                    let started = *waited_since.get_or_insert_with(Instant::now);
+                    let give_up = if on_runtime {
+                        attempt >= RUNTIME_YIELDS
+                    } else {
+                        started.elapsed() >= BLOCKING_WAIT
+                    };
+                    if give_up {
+                        self.stats.count_lost(ALL_SINKS, LossReason::ChannelFull, 1);
+                        return false;
+                    }
+                    if on_runtime || attempt < 8 {
                         std::thread::yield_now();
                     } else {
                         let micros = 20u64 << (attempt - 8).min(6);
@@ -115,8 +137,33 @@ impl Router {
         }
     }
 
-    /// Narrates debug/trace records lost since the last report, if any.
+    /// Wakes the worker to narrate the writers' notices; never waits.
+    pub(crate) fn nudge(&self) {
+        let _ = self.try_send(
+            &slog::record!(Level::Critical, NOTICE_TAG, &format_args!(""), slog::b!()),
+            empty_values(),
+        );
+    }
+
+    /// Narrates records lost to a full channel since the last report, if any.
     pub(crate) fn report_drops(&self) {
+        let lost = self.stats.take_unreported_channel_losses();
+        if lost > 0 {
+            self.send_lossless(
+                &slog::record!(
+                    Level::Error,
+                    "",
+                    &format_args!(
+                        "Lost {lost} info-or-above log records: the log channel stayed full \
+                         longer than a caller may wait ({} ms, or {RUNTIME_YIELDS} yields on an \
+                         async runtime thread)",
+                        BLOCKING_WAIT.as_millis()
+                    ),
+                    slog::b!(keys::ACTOR => "logging", keys::COUNT => lost)
+                ),
+                empty_values(),
+            );
+        }
         let dropped = self.stats.take_unreported_drops();
         if dropped == 0 {
             return;
@@ -127,7 +174,7 @@ impl Router {
                 "",
                 &format_args!(
                     "Dropped {dropped} debug/trace log records because the log channel was full; \
-                     info and above are never dropped"
+                     info and above wait for room"
                 ),
                 slog::b!(keys::ACTOR => "logging", keys::COUNT => dropped)
             ),
@@ -158,7 +205,9 @@ impl Drain for Router {
 
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
         if record.level().is_at_least(Level::Info) {
-            self.send_lossless(record, values);
+            if !self.send_lossless(record, values) {
+                return Ok(());
+            }
         } else {
             match self.try_send(record, values) {
                 Ok(()) => {}

@@ -1,12 +1,16 @@
-//! The worker side: every record is flattened once, then written by each sink (pretty for
-//! people, JSON for shipping, JSON lines to a file) and handed to in-process taps. A failing
-//! sink is counted and reported once; the others, and the worker, carry on.
+//! The worker side: every record is flattened once, then formatted by each sink (pretty for
+//! people, JSON for shipping, JSON lines to a file) into its staging buffer and handed, whole
+//! records at a time, to the sink's writer thread (`output.rs`); in-process taps get it too.
+//! The worker never waits on an output, so one stalled or failing sink costs only its own
+//! records; what the logging system has to say about that is narrated in the other sinks.
 
 use crate::escape::escape_for_terminal;
 use crate::flatten::{FlatFields, FlatRecord, Flattener};
 use crate::keys;
-use crate::router::{empty_values, FlushSignal, WorkerState, FLUSH_TAG, FLUSH_TICKET};
-use crate::stats::LogStats;
+use crate::notices::{Notice, Notices};
+use crate::output::{Out, Output};
+use crate::router::{empty_values, FlushSignal, WorkerState, FLUSH_TAG, FLUSH_TICKET, NOTICE_TAG};
+use crate::stats::{LogStats, LossReason};
 use crate::timestamp;
 use slog::{BorrowedKV, Drain, Level, OwnedKVList, Record, RecordStatic};
 use std::borrow::Cow;
@@ -15,6 +19,7 @@ use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Receives every narration record after redaction and deduplication, on the worker thread
 /// (the daemon's story index is one).
@@ -22,7 +27,7 @@ pub trait NarrationTap: Send {
     fn narrate(&mut self, record: &FlatRecord);
 }
 
-/// What a staged sink's formatter writes into; the worker moves whole records to the output.
+/// What a sink's formatter writes into; the worker moves whole records to the output.
 #[derive(Clone, Default)]
 pub(crate) struct Staging(Arc<Mutex<Vec<u8>>>);
 
@@ -45,51 +50,59 @@ impl Staging {
     pub(crate) fn buffered(&self) -> io::BufWriter<Staging> {
         io::BufWriter::with_capacity(16 * 1024, self.clone())
     }
+
+    fn len(&self) -> usize {
+        self.0.lock().map_or(0, |b| b.len())
+    }
+
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
+/// Staged bytes handed to the writer at once.
 const BATCH_LIMIT: usize = 64 * 1024;
+/// How long a flush barrier waits for each sink that is not stalled.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// How long shutdown waits for the writers to write what is queued.
+pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 
-type SinkDrain = Box<dyn Drain<Ok = (), Err = io::Error> + Send>;
+pub(crate) type SinkDrain = Box<dyn Drain<Ok = (), Err = io::Error> + Send>;
 
 pub(crate) struct Sink {
     name: &'static str,
     escape: bool,
     drain: SinkDrain,
-    staged: Option<(Staging, Box<dyn Write + Send>)>,
-    reported: bool,
+    staging: Staging,
+    staged_records: u64,
+    output: Option<Output>,
+    formatter_failed: bool,
 }
 
 impl Sink {
-    /// A sink whose formatter writes through `staging` and whose records reach `out` whole,
-    /// in one `write` per record or per batch.
-    pub(crate) fn staged(
+    /// A sink named `name` (the `sink` label of its counters) whose formatter writes through
+    /// `staging` and whose records reach `out` whole, on a writer thread of its own.
+    pub(crate) fn new(
         name: &'static str,
         escape: bool,
         drain: SinkDrain,
         staging: Staging,
-        out: Box<dyn Write + Send>,
+        out: Out,
+        stats: &Arc<LogStats>,
+        notices: &Arc<Notices>,
     ) -> Self {
         Sink {
             name,
             escape,
             drain,
-            staged: Some((staging, out)),
-            reported: false,
+            staging,
+            staged_records: 0,
+            output: Some(Output::spawn(name, out, stats.clone(), notices.clone())),
+            formatter_failed: false,
         }
     }
 
-    /// A sink that writes to its output itself (the colour terminal).
-    pub(crate) fn direct(name: &'static str, drain: SinkDrain) -> Self {
-        Sink {
-            name,
-            escape: true,
-            drain,
-            staged: None,
-            reported: false,
-        }
-    }
-
-    fn write(&self, record: &Record, flat: &FlatRecord) -> io::Result<()> {
+    fn format(&self, record: &Record, flat: &FlatRecord) -> io::Result<()> {
         let msg = if self.escape {
             escape_for_terminal(flat.msg())
         } else {
@@ -110,23 +123,17 @@ impl Sink {
         )
     }
 
-    fn staged_len(&self) -> usize {
-        self.staged
-            .as_ref()
-            .map_or(0, |(s, _)| s.0.lock().map_or(0, |b| b.len()))
+    /// Hands what is staged to the writer thread.
+    fn hand_off(&mut self) {
+        let bytes = self.staging.take();
+        let records = std::mem::take(&mut self.staged_records);
+        if let Some(output) = &mut self.output {
+            output.send(bytes, records);
+        }
     }
 
-    fn write_out(&mut self) -> io::Result<()> {
-        let Some((staging, out)) = &mut self.staged else {
-            return Ok(());
-        };
-        let mut buf = staging.0.lock().unwrap_or_else(|p| p.into_inner());
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let result = out.write_all(&buf).and_then(|_| out.flush());
-        buf.clear();
-        result
+    fn stalled(&self) -> bool {
+        self.output.as_ref().is_none_or(Output::stalled)
     }
 }
 
@@ -135,6 +142,7 @@ pub(crate) struct SinkSet {
     sinks: RefCell<Vec<Sink>>,
     taps: RefCell<Vec<Box<dyn NarrationTap>>>,
     stats: Arc<LogStats>,
+    notices: Arc<Notices>,
     worker: Arc<WorkerState>,
     flush: Arc<FlushSignal>,
 }
@@ -144,6 +152,7 @@ impl SinkSet {
         sinks: Vec<Sink>,
         taps: Vec<Box<dyn NarrationTap>>,
         stats: Arc<LogStats>,
+        notices: Arc<Notices>,
         worker: Arc<WorkerState>,
         flush: Arc<FlushSignal>,
     ) -> Self {
@@ -152,13 +161,14 @@ impl SinkSet {
             sinks: RefCell::new(sinks),
             taps: RefCell::new(taps),
             stats,
+            notices,
             worker,
             flush,
         }
     }
 
-    fn dispatch(&self, record: &Record, values: &OwnedKVList, idle: bool) -> Vec<String> {
-        let mut failures = Vec::new();
+    /// Formats `record` in every sink but `skip`, and hands it to the taps.
+    fn dispatch(&self, record: &Record, values: &OwnedKVList, idle: bool, skip: Option<&str>) {
         let mut flattener = self.flattener.borrow_mut();
         let flat = flattener.flatten(record, values);
         timestamp::set_current(flat.time());
@@ -167,40 +177,163 @@ impl SinkSet {
             let kept = catch_unwind(AssertUnwindSafe(|| tap.narrate(flat))).is_ok();
             if !kept {
                 self.stats.count_sink_error();
-                failures.push(
-                    "A narration tap panicked and was removed; the log sinks carry on".to_string(),
-                );
+                self.notices.push(Notice::error(
+                    "tap",
+                    "A narration tap panicked and was removed; the log sinks carry on".into(),
+                ));
             }
             kept
         });
         for sink in self.sinks.borrow_mut().iter_mut() {
-            let mut result = catch_unwind(AssertUnwindSafe(|| sink.write(record, flat)))
-                .unwrap_or_else(|_| Err(io::Error::other("the formatter panicked")));
-            if result.is_ok() && (idle || sink.staged_len() >= BATCH_LIMIT) {
-                result = sink.write_out();
+            if skip == Some(sink.name) {
+                continue;
             }
-            if let Err(error) = result {
-                self.stats.count_sink_error();
-                if !sink.reported {
-                    sink.reported = true;
-                    failures.push(format!(
-                        "The {} log sink failed to write ({error}); logging continues on the other \
-                         sinks, and further failures of this sink are counted, not reported",
-                        sink.name
-                    ));
+            let formatted = catch_unwind(AssertUnwindSafe(|| sink.format(record, flat)))
+                .unwrap_or_else(|_| Err(io::Error::other("the formatter panicked")));
+            match formatted {
+                Ok(()) => sink.staged_records += 1,
+                Err(error) => {
+                    self.stats.count_sink_error();
+                    self.stats.count_lost(sink.name, LossReason::WriteError, 1);
+                    if !std::mem::replace(&mut sink.formatter_failed, true) {
+                        self.notices.push(Notice::error(
+                            sink.name,
+                            format!(
+                                "The {} log sink could not format a record ({error}); such \
+                                 records are counted as lost",
+                                crate::output::describe(sink.name)
+                            ),
+                        ));
+                    }
                 }
             }
+            if idle || sink.staging.len() >= BATCH_LIMIT {
+                sink.hand_off();
+            }
         }
-        failures
+    }
+
+    /// Narrates what the writers had to say, in every sink but the one concerned.
+    fn tell_notices(&self) {
+        for notice in self.notices.take() {
+            let others = self.sinks.borrow().iter().any(|s| s.name != notice.sink);
+            if !others && notice.sink != "pretty" {
+                last_resort(&notice.message);
+            }
+            own_record(
+                notice.level,
+                &notice.message,
+                notice.sink,
+                notice.count,
+                |record| self.dispatch(record, empty_values(), true, Some(notice.sink)),
+            );
+        }
     }
 
     fn flush_all(&self) {
-        for sink in self.sinks.borrow_mut().iter_mut() {
-            if sink.write_out().is_err() {
-                self.stats.count_sink_error();
+        let mut sinks = self.sinks.borrow_mut();
+        for sink in sinks.iter_mut() {
+            sink.hand_off();
+        }
+        for sink in sinks.iter() {
+            if let Some(output) = sink.output.as_ref().filter(|_| !sink.stalled()) {
+                output.wait_written(FLUSH_WAIT);
             }
         }
     }
+
+    /// Writes out what is queued within [`SHUTDOWN_FLUSH`], then ends with a line that says how
+    /// many records could not be written, in every sink that is still writing.
+    fn shut_down(&self) {
+        self.tell_notices();
+        let deadline = Instant::now() + SHUTDOWN_FLUSH;
+        let mut sinks = self.sinks.borrow_mut();
+        for sink in sinks.iter_mut() {
+            sink.hand_off();
+            if let Some(output) = &sink.output {
+                output.begin_close();
+            }
+        }
+        let mut finished = Vec::new();
+        for mut sink in sinks.drain(..) {
+            let out = sink.output.take().and_then(|o| o.close(deadline));
+            finished.push((sink, out));
+        }
+        let lost = self.stats.lost();
+        if lost.is_empty() {
+            return;
+        }
+        let total: u64 = lost.iter().map(|(_, _, n)| n).sum();
+        let detail: Vec<String> = lost
+            .iter()
+            .map(|(sink, reason, n)| format!("{sink}: {n} {}", reason.as_str()))
+            .collect();
+        let message = format!(
+            "Stopped logging: {total} records could not be written ({})",
+            detail.join(", ")
+        );
+        let mut told = false;
+        for (sink, out) in &mut finished {
+            let Some(out) = out else { continue };
+            let formatted = own_record(Level::Warning, &message, sink.name, total, |record| {
+                let mut flattener = self.flattener.borrow_mut();
+                let flat = flattener.flatten(record, empty_values());
+                timestamp::set_current(flat.time());
+                sink.format(record, flat)
+            });
+            if formatted.is_ok() {
+                told |= out
+                    .write_all(&sink.staging.take())
+                    .and_then(|_| out.flush())
+                    .is_ok();
+            }
+        }
+        if !told
+            && !finished
+                .iter()
+                .any(|(s, o)| o.is_none() && s.name == "pretty")
+        {
+            last_resort(&message);
+        }
+    }
+}
+
+/// A record of the logging system's own, about `sink`.
+fn own_record<T>(
+    level: Level,
+    message: &str,
+    sink: &str,
+    count: u64,
+    f: impl FnOnce(&Record) -> T,
+) -> T {
+    static LOCATION: slog::RecordLocation = slog::RecordLocation {
+        file: file!(),
+        line: line!(),
+        column: column!(),
+        function: "",
+        module: module_path!(),
+    };
+    let statics = RecordStatic {
+        location: &LOCATION,
+        tag: "",
+        level,
+    };
+    f(&Record::new(
+        &statics,
+        &format_args!("{message}"),
+        slog::b!(keys::ACTOR => "logging", keys::SINK => sink, keys::COUNT => count),
+    ))
+}
+
+/// Where the logging system tells what no sink can: stderr, from a thread of its own so that a
+/// stuck stderr cannot hold up the worker.
+fn last_resort(message: &str) {
+    let line = format!("llama-orch logging: {}\n", escape_for_terminal(message));
+    let _ = std::thread::Builder::new()
+        .name("llorch-log-last-resort".into())
+        .spawn(move || {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        });
 }
 
 impl Drain for SinkSet {
@@ -210,6 +343,7 @@ impl Drain for SinkSet {
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
         let idle = self.worker.queued.fetch_sub(1, Ordering::Relaxed) <= 1;
         if record.tag() == FLUSH_TAG {
+            self.tell_notices();
             self.flush_all();
             if let Some((_, crate::flatten::FieldValue::U64(ticket))) = self
                 .flattener
@@ -222,26 +356,17 @@ impl Drain for SinkSet {
             }
             return Ok(());
         }
-        let failures = self.dispatch(record, values, idle);
-        for failure in failures {
-            self.dispatch(
-                &slog::record!(
-                    Level::Error,
-                    "",
-                    &format_args!("{failure}"),
-                    slog::b!(keys::ACTOR => "logging")
-                ),
-                empty_values(),
-                true,
-            );
+        if record.tag() != NOTICE_TAG {
+            self.dispatch(record, values, idle, None);
         }
+        self.tell_notices();
         Ok(())
     }
 }
 
 impl Drop for SinkSet {
     fn drop(&mut self) {
-        self.flush_all();
+        self.shut_down();
         self.worker.gone.store(true, Ordering::Relaxed);
     }
 }

@@ -69,6 +69,12 @@ pub struct LevelLabel {
     pub level: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkReason {
+    pub sink: String,
+    pub reason: String,
+}
+
 type Histograms = Family<EnginePoolPriority, Histogram, fn() -> Histogram>;
 
 fn latency_ms() -> Histogram {
@@ -93,6 +99,8 @@ pub struct Metrics {
     pub active_leases: Family<PoolLabel, Gauge>,
     pub replica_restarts: Family<PoolReason, Counter>,
     log_records_dropped: Family<LevelLabel, Counter>,
+    log_records_lost: Family<SinkReason, Counter>,
+    log_sink_errors: Counter,
     log_stats: Option<Arc<LogStats>>,
     scrape: std::sync::Mutex<()>,
 }
@@ -115,6 +123,8 @@ impl Metrics {
             active_leases: Family::default(),
             replica_restarts: Family::default(),
             log_records_dropped: Family::default(),
+            log_records_lost: Family::default(),
+            log_sink_errors: Counter::default(),
             log_stats,
             scrape: std::sync::Mutex::new(()),
             registry: Registry::default(),
@@ -190,6 +200,16 @@ impl Metrics {
             "Narration records lost to log channel overflow",
             m.log_records_dropped.clone(),
         );
+        registry.register(
+            "log_records_lost",
+            "Narration records a sink could not write, by sink and reason (sink \"all\": lost before any sink)",
+            m.log_records_lost.clone(),
+        );
+        registry.register(
+            "log_sink_errors",
+            "Failed writes of the log sinks",
+            m.log_sink_errors.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -232,15 +252,27 @@ impl Metrics {
                 let counter = self.log_records_dropped.get_or_create(&LevelLabel {
                     level: logging::level_word(level).to_string(),
                 });
-                let seen = counter.get();
-                let now = stats.dropped(level);
-                if now > seen {
-                    counter.inc_by(now - seen);
-                }
+                catch_up(&counter, stats.dropped(level));
             }
+            for (sink, reason, lost) in stats.lost() {
+                let counter = self.log_records_lost.get_or_create(&SinkReason {
+                    sink: sink.to_string(),
+                    reason: reason.as_str().to_string(),
+                });
+                catch_up(&counter, lost);
+            }
+            catch_up(&self.log_sink_errors, stats.sink_errors());
         }
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// Moves a counter that mirrors one kept elsewhere up to that count.
+fn catch_up(counter: &Counter, now: u64) {
+    let seen = counter.get();
+    if now > seen {
+        counter.inc_by(now - seen);
     }
 }

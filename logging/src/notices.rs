@@ -1,0 +1,62 @@
+//! What the logging system has to say about itself (a sink that failed, stalled or recovered),
+//! queued by the writer threads and narrated by the worker in every sink but the one concerned.
+//! A notice nudges the worker through the channel, so it is told as soon as possible even when
+//! nothing else is being logged.
+
+use crate::router::Router;
+use slog::Level;
+use std::sync::{Mutex, OnceLock, Weak};
+
+pub(crate) struct Notice {
+    /// The sink the notice is about; it is not written there.
+    pub(crate) sink: &'static str,
+    pub(crate) level: Level,
+    pub(crate) message: String,
+    pub(crate) count: u64,
+}
+
+impl Notice {
+    pub(crate) fn error(sink: &'static str, message: String) -> Notice {
+        Notice {
+            sink,
+            level: Level::Error,
+            message,
+            count: 0,
+        }
+    }
+
+    pub(crate) fn warn(sink: &'static str, message: String, count: u64) -> Notice {
+        Notice {
+            sink,
+            level: Level::Warning,
+            message,
+            count,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Notices {
+    pending: Mutex<Vec<Notice>>,
+    router: OnceLock<Weak<Router>>,
+}
+
+impl Notices {
+    pub(crate) fn connect(&self, router: Weak<Router>) {
+        let _ = self.router.set(router);
+    }
+
+    pub(crate) fn push(&self, notice: Notice) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(notice);
+        if let Some(router) = self.router.get().and_then(Weak::upgrade) {
+            router.nudge();
+        }
+    }
+
+    pub(crate) fn take(&self) -> Vec<Notice> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
