@@ -2,6 +2,7 @@
 //! `LLORCH_LOG_FILE`, `NO_COLOR`).
 
 use crate::level_spec::{LevelSpec, SpecError};
+use std::env::VarError;
 use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -59,6 +60,11 @@ pub enum ConfigError {
         error: SpecError,
     },
     Format(String),
+    /// The variable is set but is not valid UTF-8; `value` is a lossy rendering of it.
+    NotUnicode {
+        variable: &'static str,
+        value: String,
+    },
     File {
         path: PathBuf,
         error: std::io::Error,
@@ -72,6 +78,11 @@ impl fmt::Display for ConfigError {
             ConfigError::Format(value) => write!(
                 f,
                 "LLORCH_LOG_FORMAT: {value:?} is not a log format (expected pretty, json or both)"
+            ),
+            ConfigError::NotUnicode { variable, value } => write!(
+                f,
+                "{variable}: the value is not valid UTF-8 ({value:?}, invalid bytes shown as \
+                 U+FFFD)"
             ),
             ConfigError::File { path, error } => write!(
                 f,
@@ -96,10 +107,21 @@ impl Default for LogConfig {
 }
 
 impl LogConfig {
-    /// Reads the environment of this process.
+    /// Reads the environment of this process. A variable that is read but is not UTF-8 is an
+    /// error naming it, except `NO_COLOR`, where any non-empty value counts as set.
     pub fn from_env() -> Result<LogConfig, ConfigError> {
-        Self::from_vars(
-            |name| std::env::var(name).ok(),
+        Self::from_lookup(
+            |name| match std::env::var(name) {
+                Ok(value) => Ok(Some(value)),
+                Err(VarError::NotPresent) => Ok(None),
+                Err(VarError::NotUnicode(raw)) if name == "NO_COLOR" => {
+                    Ok(Some(raw.to_string_lossy().into_owned()))
+                }
+                Err(VarError::NotUnicode(raw)) => Err(ConfigError::NotUnicode {
+                    variable: name,
+                    value: raw.to_string_lossy().into_owned(),
+                }),
+            },
             std::io::stderr().is_terminal(),
         )
     }
@@ -109,21 +131,32 @@ impl LogConfig {
         var: impl Fn(&str) -> Option<String>,
         stderr_is_terminal: bool,
     ) -> Result<LogConfig, ConfigError> {
-        let (variable, spec) = match var("SLOG_LEVEL") {
+        Self::from_lookup(|name| Ok(var(name)), stderr_is_terminal)
+    }
+
+    /// Reads only the variables that matter (`RUST_LOG` only when `SLOG_LEVEL` is unset).
+    fn from_lookup(
+        var: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+        stderr_is_terminal: bool,
+    ) -> Result<LogConfig, ConfigError> {
+        let (variable, spec) = match var("SLOG_LEVEL")? {
             Some(spec) => ("SLOG_LEVEL", spec),
-            None => ("RUST_LOG", var("RUST_LOG").unwrap_or_else(|| "info".into())),
+            None => (
+                "RUST_LOG",
+                var("RUST_LOG")?.unwrap_or_else(|| "info".into()),
+            ),
         };
         let level =
             LevelSpec::parse(&spec).map_err(|error| ConfigError::Level { variable, error })?;
-        let format = match var("LLORCH_LOG_FORMAT").filter(|v| !v.is_empty()) {
+        let format = match var("LLORCH_LOG_FORMAT")?.filter(|v| !v.is_empty()) {
             Some(value) => LogFormat::parse(&value).ok_or(ConfigError::Format(value))?,
             None if stderr_is_terminal => LogFormat::Pretty,
             None => LogFormat::Json,
         };
-        let file = var("LLORCH_LOG_FILE")
+        let file = var("LLORCH_LOG_FILE")?
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
-        let color = stderr_is_terminal && var("NO_COLOR").is_none_or(|v| v.is_empty());
+        let color = stderr_is_terminal && var("NO_COLOR")?.is_none_or(|v| v.is_empty());
         Ok(LogConfig {
             level,
             format,
@@ -182,5 +215,33 @@ mod tests {
         assert!(e.to_string().starts_with("RUST_LOG:"));
         let e = read(&[("LLORCH_LOG_FORMAT", "xml")], false).unwrap_err();
         assert!(e.to_string().contains("xml"));
+    }
+
+    #[test]
+    fn a_variable_that_is_not_utf8_is_named() {
+        let lookup = |bad: &'static str| {
+            move |name: &'static str| {
+                if name == bad {
+                    Err(ConfigError::NotUnicode {
+                        variable: name,
+                        value: "de\u{fffd}bug".into(),
+                    })
+                } else {
+                    Ok(None)
+                }
+            }
+        };
+        for variable in [
+            "SLOG_LEVEL",
+            "RUST_LOG",
+            "LLORCH_LOG_FORMAT",
+            "LLORCH_LOG_FILE",
+        ] {
+            let text = LogConfig::from_lookup(lookup(variable), false)
+                .unwrap_err()
+                .to_string();
+            assert!(text.starts_with(&format!("{variable}: ")), "{text}");
+            assert!(text.contains("not valid UTF-8"), "{text}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! One narration record as every sink sees it: the logger's inherited fields root → leaf, then
 //! the record's own fields in the order written, each key once (the most specific value wins),
-//! sensitive keys redacted. Built with reusable buffers: no allocation per record once warm.
+//! sensitive keys redacted, and the keys every JSON line starts with (`ts`, `level`, `msg`)
+//! renamed when a field uses them (`msg` → `field_msg`). Built with reusable buffers: no allocation per record once warm.
 
 use crate::redact::{SensitiveKeyCache, REDACTED};
 use slog::{Key, Level, OwnedKVList, Record, Serializer, KV};
@@ -180,8 +181,21 @@ struct Collector<'a> {
     keys: &'a mut SensitiveKeyCache,
 }
 
+/// A field may not take a key the JSON sink writes itself: a `log`/`tracing` event or a
+/// careless `o!()` with `msg` would otherwise produce a line with two `msg` keys, of which
+/// most parsers keep only one.
+fn unreserved(key: Key) -> Key {
+    match key {
+        crate::keys::TS => "field_ts",
+        crate::keys::LEVEL => "field_level",
+        crate::keys::MSG => "field_msg",
+        key => key,
+    }
+}
+
 impl Collector<'_> {
     fn push(&mut self, key: Key, slot: Slot) -> slog::Result {
+        let key = unreserved(key);
         if self.keys.is_sensitive(key) {
             return self.push_text(key, format_args!("{REDACTED}"));
         }
@@ -190,6 +204,7 @@ impl Collector<'_> {
     }
 
     fn push_text(&mut self, key: Key, args: fmt::Arguments) -> slog::Result {
+        let key = unreserved(key);
         let text = &mut self.flat.text;
         let start = text.len() as u32;
         if self.keys.is_sensitive(key) {
@@ -366,5 +381,25 @@ mod tests {
         assert!(!line.contains("canary"), "{line}");
         assert!(line.contains("[REDACTED]"));
         assert!(line.contains("\"tokens_out\", \"5\""));
+    }
+
+    #[test]
+    fn fields_named_like_the_line_keys_are_renamed_not_lost() {
+        let (root, seen) = probe();
+        let child = root.new(o!("level" => "from context"));
+        slog::info!(child, "real message"; "msg" => "x", "ts" => 7u8);
+        let got = seen.lock().unwrap();
+        assert_eq!(got[0].0, "real message");
+        let expected = [
+            ("bin", "t"),
+            ("version", "1"),
+            ("field_level", "from context"),
+            ("field_msg", "x"),
+            ("field_ts", "7"),
+        ];
+        assert_eq!(
+            got[0].1,
+            expected.map(|(k, v)| (k.to_string(), v.to_string()))
+        );
     }
 }

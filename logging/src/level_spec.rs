@@ -58,6 +58,56 @@ pub(crate) fn level_name(level: FilterLevel) -> &'static str {
     }
 }
 
+/// Every spelling [`parse_level`] accepts, the full words first so a suggestion prefers them.
+const LEVEL_WORDS: [&str; 9] = [
+    "off", "critical", "error", "warning", "warn", "info", "debug", "trace", "crit",
+];
+
+/// The level a misspelt word most likely meant: one it is a prefix of (`err`, `deb`), or one
+/// within a small edit distance (`degub`, `eror`, `tarce`); 1 edit for words of up to four
+/// letters, 2 for longer ones, so short module names (`h2`, `log`, `mio`) are not caught.
+fn likely_level(word: &str) -> Option<&'static str> {
+    let word = word.to_ascii_lowercase();
+    if word.is_empty() {
+        return None;
+    }
+    if let Some(level) = LEVEL_WORDS.iter().find(|l| l.starts_with(word.as_str())) {
+        return Some(level);
+    }
+    let limit = if word.chars().count() <= 4 { 1 } else { 2 };
+    LEVEL_WORDS
+        .iter()
+        .map(|level| (edit_distance(&word, level), *level))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, level)| level)
+}
+
+/// Optimal string alignment distance: Levenshtein plus adjacent transpositions (`tarce`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Rows i-2, i-1 and i of the dynamic programme.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let substitution = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + substitution);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(before[j - 2] + 1);
+            }
+            current[j] = best;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
 /// Crate names may be written with `-` (`pool-managerd`); module paths use `_`.
 fn normalise_module(name: &str) -> Option<String> {
     let name = name.trim().trim_end_matches("::").replace('-', "_");
@@ -98,6 +148,15 @@ impl LevelSpec {
                 None => match parse_level(first) {
                     Some(level) => parsed.default = level,
                     None => {
+                        if let Some(level) = likely_level(first).filter(|_| !first.contains("::")) {
+                            return Err(error(
+                                directive,
+                                format!(
+                                    "is not a level: did you mean {level:?}? (to enable every \
+                                     level of a module of that name, write \"{first}=trace\")"
+                                ),
+                            ));
+                        }
                         let module = normalise_module(first).ok_or_else(|| {
                             error(
                                 directive,
@@ -112,10 +171,13 @@ impl LevelSpec {
                         error(directive, format!("has an invalid module path {first:?}"))
                     })?;
                     let level = parse_level(level.trim()).ok_or_else(|| {
+                        let hint = likely_level(level.trim())
+                            .map(|l| format!("did you mean {l:?}? "))
+                            .unwrap_or_default();
                         error(
                             directive,
                             format!(
-                                "has an unknown level {level:?} (expected one of {LEVEL_NAMES})"
+                                "has an unknown level {level:?} ({hint}expected one of {LEVEL_NAMES})"
                             ),
                         )
                     })?;
@@ -224,5 +286,46 @@ mod tests {
             assert_eq!(err.directive, directive, "{spec}");
             assert!(err.to_string().contains(directive), "{err}");
         }
+    }
+
+    #[test]
+    fn misspelt_levels_are_errors_with_a_suggestion() {
+        for (spec, directive, suggestion) in [
+            ("degub", "degub", "debug"),
+            ("err", "err", "error"),
+            ("warnin", "warnin", "warning"),
+            ("info,deb", "deb", "debug"),
+            ("INF", "INF", "info"),
+            ("tarce", "tarce", "trace"),
+            ("eror", "eror", "error"),
+            ("hyper=trace,infoo", "infoo", "info"),
+            ("hyper=degub", "hyper=degub", "debug"),
+        ] {
+            let err = LevelSpec::parse(spec).unwrap_err();
+            assert_eq!(err.directive, directive, "{spec}");
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("did you mean \"{suggestion}\"?")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn module_names_far_from_any_level_are_still_modules() {
+        let spec = LevelSpec::parse("warn,h2,log,mio,want,tracing,tokio,hyper::client").unwrap();
+        assert_eq!(spec.modules().len(), 7);
+        // A module one edit from a level is still reachable in the explicit form.
+        assert!(LevelSpec::parse("warn,wran").is_err());
+        assert_eq!(LevelSpec::parse("wran=trace").unwrap().modules().len(), 1);
+    }
+
+    #[test]
+    fn edit_distance_counts_adjacent_swaps_once() {
+        assert_eq!(edit_distance("debug", "debug"), 0);
+        assert_eq!(edit_distance("tarce", "trace"), 1);
+        assert_eq!(edit_distance("degub", "debug"), 2);
+        assert_eq!(edit_distance("", "off"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

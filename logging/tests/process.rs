@@ -8,8 +8,8 @@ use support::Line;
 
 const ROLE: &str = "LLORCH_TEST_CHILD_ROLE";
 
-/// Runs the test `name` of this binary again as a child with `role` and extra environment.
-fn run_child(name: &str, role: &str, env: &[(&str, &str)]) -> Output {
+/// The test `name` of this binary run again as a child with `role` and no logging variables.
+fn child_command(name: &str, role: &str) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(ROLE, role)
@@ -17,10 +17,38 @@ fn run_child(name: &str, role: &str, env: &[(&str, &str)]) -> Output {
         .env_remove("RUST_LOG")
         .env_remove("LLORCH_LOG_FILE")
         .env_remove("LLORCH_LOG_FORMAT");
+    cmd
+}
+
+/// Runs the test `name` of this binary again as a child with `role` and extra environment.
+fn run_child(name: &str, role: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = child_command(name, role);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+/// The child side of the startup-error tests: exit 2 after narrating why `init` failed.
+fn start_or_exit_2() -> ! {
+    match logging::init("childbin", "0.0.0") {
+        Ok(_) => std::process::exit(0),
+        Err(error) => {
+            logging::report_startup_error("childbin", "0.0.0", &error);
+            std::process::exit(2);
+        }
+    }
+}
+
+fn critical_line_on_stderr(out: &Output) -> Line {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .map(Line::parse)
+        .unwrap_or_else(|| panic!("no JSON line on stderr: {stderr}"));
+    assert_eq!(line.str("level"), "critical");
+    line
 }
 
 fn child_role() -> Option<String> {
@@ -38,13 +66,7 @@ fn json_lines(path: &std::path::Path) -> Vec<Line> {
 #[test]
 fn an_invalid_slog_level_fails_startup_and_names_the_directive() {
     if child_role().is_some() {
-        match logging::init("childbin", "0.0.0") {
-            Ok(_) => std::process::exit(0),
-            Err(error) => {
-                logging::report_startup_error("childbin", "0.0.0", &error);
-                std::process::exit(2);
-            }
-        }
+        start_or_exit_2();
     }
     let out = run_child(
         "an_invalid_slog_level_fails_startup_and_names_the_directive",
@@ -52,15 +74,52 @@ fn an_invalid_slog_level_fails_startup_and_names_the_directive() {
         &[("SLOG_LEVEL", "info,orchestratord=shouty")],
     );
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .map(Line::parse)
-        .unwrap_or_else(|| panic!("no JSON line on stderr: {stderr}"));
-    assert_eq!(line.str("level"), "critical");
+    let line = critical_line_on_stderr(&out);
     assert!(line.str("msg").contains("SLOG_LEVEL"), "{line:?}");
     assert!(line.str("msg").contains("orchestratord=shouty"), "{line:?}");
+}
+
+#[test]
+fn a_misspelt_slog_level_fails_startup_with_a_suggestion() {
+    if child_role().is_some() {
+        start_or_exit_2();
+    }
+    let out = run_child(
+        "a_misspelt_slog_level_fails_startup_with_a_suggestion",
+        "misspelt-level",
+        &[("SLOG_LEVEL", "degub")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let msg = critical_line_on_stderr(&out).str("msg").to_string();
+    assert!(msg.contains("SLOG_LEVEL"), "{msg}");
+    assert!(msg.contains("did you mean \"debug\"?"), "{msg}");
+}
+
+#[test]
+fn logging_variables_that_are_not_utf8_fail_startup_and_are_named() {
+    use std::os::unix::ffi::OsStrExt;
+    if child_role().is_some() {
+        start_or_exit_2();
+    }
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"de\xffbug");
+    for variable in [
+        "SLOG_LEVEL",
+        "RUST_LOG",
+        "LLORCH_LOG_FORMAT",
+        "LLORCH_LOG_FILE",
+    ] {
+        let out = child_command(
+            "logging_variables_that_are_not_utf8_fail_startup_and_are_named",
+            "not-utf8",
+        )
+        .env(variable, not_utf8)
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{variable}: {out:?}");
+        let msg = critical_line_on_stderr(&out).str("msg").to_string();
+        assert!(msg.contains(&format!("{variable}: ")), "{msg}");
+        assert!(msg.contains("not valid UTF-8"), "{msg}");
+    }
 }
 
 #[test]

@@ -146,6 +146,34 @@ fn pretty_output_neutralises_escape_sequences_from_data() {
 }
 
 #[test]
+fn fields_named_ts_level_or_msg_do_not_duplicate_json_keys() {
+    let (builder, json, _) = builder(LogFormat::Json, "info");
+    let (root, guard) = builder.build().unwrap();
+    let child = root.new(o!("level" => "from context"));
+    info!(child, "the real message"; "msg" => "x", "level" => "y", "ts" => "z");
+    drop(guard);
+    // Line::parse refuses a duplicate key.
+    let line = Line::parse(&json.lines()[0]);
+    assert_eq!(&line.keys()[..3], ["ts", "level", "msg"]);
+    assert_eq!(line.str("msg"), "the real message");
+    assert_eq!(line.str("level"), "info");
+    assert_eq!(line.str("field_msg"), "x");
+    assert_eq!(line.str("field_level"), "y", "the record's own value wins");
+    assert_eq!(line.str("field_ts"), "z");
+}
+
+#[test]
+fn pretty_output_cannot_be_forged_with_backslashes() {
+    let (builder, _, pretty) = builder(LogFormat::Pretty, "info");
+    let (root, guard) = builder.build().unwrap();
+    info!(root, "Engine said"; "real" => "a\nb", "spelt" => "a\\nb");
+    drop(guard);
+    let text = pretty.text();
+    assert!(text.contains("real: a\\nb"), "{text}");
+    assert!(text.contains("spelt: a\\\\nb"), "{text}");
+}
+
+#[test]
 fn canary_secrets_reach_no_sink() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("narration.jsonl");
