@@ -25,9 +25,12 @@ impl ApiError {
             | ErrorCode::ReplicaExhausted
             | ErrorCode::DecodeTimeout
             | ErrorCode::WorkerReset => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::UntrustedArtifact => StatusCode::FORBIDDEN,
+            ErrorCode::UntrustedArtifact | ErrorCode::OriginNotAllowed => StatusCode::FORBIDDEN,
             ErrorCode::MissingToken | ErrorCode::BadToken => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retriable = matches!(
@@ -106,12 +109,18 @@ pub fn describe_json_error(error: &serde_json::Error) -> String {
     format!("{head} at line {} column {}", error.line(), error.column())
 }
 
-/// An extractor's refusal (body too large, not readable) as an envelope with its status.
+/// An extractor's refusal (body too large, not readable) as an envelope with its status: 413 is
+/// `PAYLOAD_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE`, anything else `INVALID_PARAMS`.
 pub fn rejection(status: StatusCode, what: &str) -> ApiError {
-    ApiError::invalid(format!(
-        "{what}: {}",
-        status.canonical_reason().unwrap_or("refused")
-    ))
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        _ => ErrorCode::InvalidParams,
+    };
+    ApiError::new(
+        code,
+        format!("{what}: {}", status.canonical_reason().unwrap_or("refused")),
+    )
     .status(status)
 }
 

@@ -1,6 +1,7 @@
 //! Running one placed task: submit to the replica's engine, relay its tokens to the task's
 //! stream, and narrate the job's life (started, first token, progress, stall, end or failure).
 
+use crate::ending::{CancelReason, Final, Timing};
 use crate::metrics::{EnginePoolPriority, EnginePoolReplica, Started};
 use crate::pool::{Placement, Pool};
 use crate::state::AppState;
@@ -36,14 +37,19 @@ struct Progress {
 
 pub fn start(state: Arc<AppState>, pool: Arc<Pool>, placement: Placement, task: Arc<Task>) {
     tokio::spawn(async move {
-        let replica = placement.replica.clone();
+        // A task queued for the model a reload just replaced never starts on the new one.
+        if task.request.model_ref != pool.model_ref() {
+            drop(placement);
+            state.end_if_queued(&task, CancelReason::Reload);
+            pool.wake();
+            return;
+        }
         if task.advance(Phase::Running) != Phase::Queued {
-            replica.release();
+            drop(placement);
             pool.wake();
             return;
         }
         run(&state, &pool, placement, &task).await;
-        replica.release();
         task.advance(Phase::Finished);
         state.retire(&task.id);
         pool.wake();
@@ -51,7 +57,8 @@ pub fn start(state: Arc<AppState>, pool: Arc<Pool>, placement: Placement, task: 
 }
 
 async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
-    let replica = &placement.replica;
+    let replica = placement.lease.replica().clone();
+    let replica = &replica;
     let job_log = logging::job(
         &replica.log,
         &JobContext {
@@ -84,7 +91,8 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         })
         .inc();
 
-    task.send(SseEvent::new(
+    let stall = Duration::from_millis(state.config.server.client_stall_ms);
+    let started = SseEvent::new(
         "started",
         &StartedEvent {
             queue_position: task.queue_position,
@@ -94,8 +102,10 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
             engine: pool.engine().into(),
             engine_version: pool.engine_version.clone(),
         },
-    ))
-    .await;
+    );
+    if task.send(started, stall).await.is_err() {
+        client_stalled(task, &job_log, stall);
+    }
     info!(log, "Started task on replica '{}' after {} ms in the queue", replica.id, ms(waited);
         keys::ACTION => "start", keys::MAX_TOKENS => task.request.max_tokens);
 
@@ -105,7 +115,15 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         tokens_out: 0,
         last_report: Instant::now(),
     };
-    let outcome = relay(pool, replica.adapter.clone(), task, &log, &mut progress).await;
+    let outcome = relay(
+        pool,
+        replica.adapter.clone(),
+        task,
+        &log,
+        &mut progress,
+        stall,
+    )
+    .await;
     let decode = progress
         .first_token
         .map(|first| progress.started.elapsed().saturating_sub(first))
@@ -121,11 +139,11 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         .tokens_out
         .get_or_create(&replica_labels)
         .inc_by(u64::from(progress.tokens_out));
-    state.sessions.charge(
-        &task.request.session_id,
-        task.request.max_tokens,
-        progress.tokens_out,
-    );
+    let timing = Timing {
+        tokens_out: progress.tokens_out,
+        first_token_ms,
+        decode_ms: ms(decode),
+    };
     if let Some(first) = progress.first_token {
         let since_admission = waited + first;
         state
@@ -153,62 +171,63 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
                     .get_or_create(&replica_labels)
                     .inc_by(u64::from(tokens_in));
             }
-            info!(log, "Finished task: {} tokens in {} ms, stopped at {}", tokens_out, ms(decode), stop_reason.as_str();
-                keys::ACTION => "end", keys::TOKENS_OUT => tokens_out, keys::DECODE_TIME_MS => ms(decode),
-                keys::FIRST_TOKEN_MS => first_token_ms, keys::STOP_REASON => stop_reason.as_str());
-            task.send_final(SseEvent::end(&EndEvent {
-                tokens_out,
+            info!(log, "Finished task: {} tokens in {} ms, stopped at {}", progress.tokens_out, ms(decode), stop_reason.as_str();
+                keys::ACTION => "end", keys::TOKENS_OUT => progress.tokens_out, keys::DECODE_TIME_MS => ms(decode),
+                keys::FIRST_TOKEN_MS => first_token_ms, keys::STOP_REASON => stop_reason.as_str(),
+                keys::TOKENS_IN => tokens_in, "engine_tokens_out" => tokens_out);
+            let end = EndEvent {
+                tokens_out: progress.tokens_out,
                 decode_time_ms: ms(decode),
                 decode_ms: ms(decode),
                 first_token_ms,
                 stop_reason,
-            }))
-            .await;
-        }
-        Outcome::Canceled if matches!(task.cancel_reason(), "shutdown" | "drain") => {
-            state.metrics.count_cancel(pool, task.cancel_reason());
-            let error = crate::shutdown::ended_error(pool.id(), task.cancel_reason());
-            warn!(log, "Ended task after {} tokens: {}", progress.tokens_out, error.message;
-                keys::ACTION => "fail", keys::ERROR_KIND => ErrorCode::PoolUnavailable.as_str(),
-                keys::TOKENS_OUT => progress.tokens_out);
-            task.send_final(SseEvent::error(&error)).await;
+            };
+            task.finish(Final::End(end), progress.tokens_out);
         }
         Outcome::Canceled => {
             let reason = task.cancel_reason();
-            info!(log, "Canceled task after {} tokens ({}); the engine request was closed", progress.tokens_out, cancel_reason_words(reason);
-                keys::ACTION => "cancel", keys::REASON => reason, keys::TOKENS_OUT => progress.tokens_out);
-            state.metrics.count_cancel(pool, reason);
-            task.send_final(SseEvent::end(&task.canceled_end(
-                progress.tokens_out,
-                first_token_ms,
-                ms(decode),
-            )))
-            .await;
+            state.metrics.count_cancel(pool, reason.as_str());
+            let last = Final::canceled(reason, pool.id(), timing);
+            if let Final::Error(error) = &last {
+                warn!(log, "Ended task after {} tokens: {}", progress.tokens_out, error.message;
+                    keys::ACTION => "fail", keys::REASON => reason.as_str(),
+                    keys::ERROR_KIND => error.code.as_str(), keys::TOKENS_OUT => progress.tokens_out);
+            } else {
+                info!(log, "Canceled task after {} tokens: {}", progress.tokens_out, reason.words();
+                    keys::ACTION => "cancel", keys::REASON => reason.as_str(), keys::TOKENS_OUT => progress.tokens_out);
+            }
+            task.finish(last, progress.tokens_out);
         }
         Outcome::Failed(failure) => {
-            error!(log, "Task failed after {} tokens: {}", progress.tokens_out, failure.message;
+            let message = crate::ending::without_endpoints(&failure.message, &pool.config.urls);
+            if matches!(
+                failure.code,
+                ErrorCode::WorkerReset | ErrorCode::DecodeTimeout
+            ) {
+                pool.set_last_error(&message);
+            }
+            error!(log, "Task failed after {} tokens: {}", progress.tokens_out, message;
                 keys::ACTION => "fail", keys::ERROR_KIND => failure.code.as_str(), keys::TOKENS_OUT => progress.tokens_out);
-            task.send_final(SseEvent::error(&ErrorEnvelope {
+            let error = ErrorEnvelope {
                 code: failure.code,
-                message: failure.message,
+                message,
                 engine: Some(pool.engine().into()),
                 pool_id: Some(pool.id().into()),
                 retriable: failure.retriable,
                 retry_after_ms: None,
                 policy_label: None,
-            }))
-            .await;
+            };
+            task.finish(Final::Error(error), progress.tokens_out);
         }
     }
 }
 
-pub fn cancel_reason_words(reason: &str) -> &'static str {
-    match reason {
-        "disconnect" => "the client disconnected",
-        "unclaimed" => "nobody opened its stream",
-        "shutdown" => "orchestratord is shutting down",
-        _ => "the client asked",
-    }
+/// The client took no event for `stall`: cancel the task, which frees its slot.
+fn client_stalled(task: &Task, log: &Logger, stall: Duration) {
+    warn!(log, "Canceling task: the client stopped reading its stream for {} ms", stall.as_millis();
+        keys::ACTION => "cancel", keys::REASON => CancelReason::ClientStalled.as_str(),
+        keys::DURATION_MS => stall.as_millis() as u64);
+    task.cancel_with(CancelReason::ClientStalled);
 }
 
 async fn relay(
@@ -217,6 +236,7 @@ async fn relay(
     task: &Task,
     log: &Logger,
     progress: &mut Progress,
+    client_stall: Duration,
 ) -> Outcome {
     let request = SubmitRequest {
         job_id: task.id.clone(),
@@ -303,10 +323,14 @@ async fn relay(
                 }
                 trace!(log, "Relayed a token"; "index" => index);
                 progress.tokens_out += 1;
+                let token = SseEvent::new("token", &TokenEvent { t: text, i: index });
                 tokio::select! {
                     biased;
                     _ = task.cancel.cancelled() => return Outcome::Canceled,
-                    _ = task.send(SseEvent::new("token", &TokenEvent { t: text, i: index })) => {}
+                    sent = task.send(token, client_stall) => if sent.is_err() {
+                        client_stalled(task, log, client_stall);
+                        return Outcome::Canceled;
+                    }
                 }
                 let every_n = progress.tokens_out % pool.config.progress_every_tokens == 0;
                 if every_n || progress.last_report.elapsed() >= progress_every {
@@ -317,11 +341,15 @@ async fn relay(
                         "metrics",
                         &llorch_api_types::MetricsEvent {
                             queue_depth: pool.queued() as u32,
-                            on_time_probability: 1.0,
+                            on_time_probability: None,
                             tokens_budget_remaining: Some(u64::from(
                                 task.request.max_tokens.saturating_sub(progress.tokens_out),
                             )),
-                            time_budget_remaining_ms: None,
+                            time_budget_remaining_ms: Some(
+                                task.request
+                                    .deadline_ms
+                                    .saturating_sub(ms(task.admitted_at.elapsed())),
+                            ),
                         },
                     ));
                 }

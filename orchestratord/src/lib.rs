@@ -3,11 +3,13 @@
 
 pub mod api;
 pub mod config;
+mod ending;
 mod error;
 mod job;
 mod metrics;
 mod pool;
-mod sessions;
+mod replica;
+pub mod sessions;
 pub mod shutdown;
 pub mod state;
 pub mod story;

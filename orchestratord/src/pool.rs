@@ -2,54 +2,16 @@
 //! dispatcher that places queued tasks on the least-loaded ready replica.
 
 use crate::config::{FullPolicy, PoolConfig};
+pub use crate::replica::{Generation, Lease, Replica};
 use crate::task::Task;
-use adapter_api::WorkerAdapter;
 use llorch_api_types::Priority;
 use logging::keys;
 use slog::{info, Logger};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
-
-pub struct Replica {
-    pub id: String,
-    pub adapter: Arc<dyn WorkerAdapter>,
-    pub slots: u32,
-    pub log: Logger,
-    busy: AtomicU32,
-    ready: AtomicBool,
-}
-
-impl Replica {
-    pub fn new(id: String, adapter: Arc<dyn WorkerAdapter>, slots: u32, log: Logger) -> Self {
-        Replica {
-            id,
-            adapter,
-            slots,
-            log,
-            busy: AtomicU32::new(0),
-            ready: AtomicBool::new(true),
-        }
-    }
-
-    pub fn busy(&self) -> u32 {
-        self.busy.load(Ordering::Relaxed)
-    }
-
-    pub fn ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-    }
-
-    pub fn release(&self) {
-        self.busy.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 #[derive(Default)]
 struct Queue {
@@ -96,26 +58,27 @@ pub enum Admission {
 }
 
 pub struct Placement {
-    pub replica: Arc<Replica>,
+    pub lease: Lease,
     pub reason: String,
-}
-
-/// What a reload replaces as one: the model, the logger that names it, the replicas serving it.
-pub struct Generation {
-    pub model_ref: String,
-    pub log: Logger,
-    pub replicas: Vec<Arc<Replica>>,
 }
 
 pub struct Pool {
     pub config: PoolConfig,
     pub engine_version: String,
     generation: RwLock<Arc<Generation>>,
+    /// Generations a reload replaced whose replicas still hold leases.
+    retired: Mutex<Vec<Arc<Generation>>>,
     reloading: AtomicBool,
     queue: Mutex<Queue>,
     wake: Notify,
     service_ms: Mutex<f64>,
     draining: AtomicBool,
+    /// Counts drains and undrains, so a drain's deadline acts only if no undrain came since.
+    drain_epoch: AtomicU64,
+    /// Some replica's engine answered its last health check (mock pools are always live).
+    engine_live: AtomicBool,
+    /// The most recent replica health failure or engine failure, without engine addresses.
+    last_error: Mutex<Option<String>>,
 }
 
 impl Pool {
@@ -131,15 +94,20 @@ impl Pool {
                     + 1000.0 * f64::from(mock.token_count) / f64::from(rate)
             }
         };
+        let engine_live = generation.replicas.iter().any(|r| r.ready());
         Pool {
             config,
             engine_version,
             generation: RwLock::new(Arc::new(generation)),
+            retired: Mutex::new(Vec::new()),
             reloading: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             service_ms: Mutex::new(prior_ms),
             draining: AtomicBool::new(false),
+            drain_epoch: AtomicU64::new(0),
+            engine_live: AtomicBool::new(engine_live),
+            last_error: Mutex::new(None),
         }
     }
 
@@ -178,6 +146,10 @@ impl Pool {
         let mut current = self.generation.write().unwrap_or_else(|p| p.into_inner());
         let previous = std::mem::replace(&mut *current, Arc::new(next));
         drop(current);
+        self.retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(previous.clone());
         self.wake();
         previous
     }
@@ -206,8 +178,13 @@ impl Pool {
             .sum()
     }
 
+    /// Slots in use, on the current replicas and on those a reload replaced.
     pub fn active_leases(&self) -> u32 {
-        self.replicas().iter().map(|r| r.busy()).sum()
+        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        retired.retain(|g| g.busy() > 0);
+        let old: u32 = retired.iter().map(|g| g.busy()).sum();
+        drop(retired);
+        self.generation().busy() + old
     }
 
     pub fn queue_depth(&self, priority: Priority) -> usize {
@@ -330,8 +307,8 @@ impl Pool {
             candidates.len(),
             if candidates.len() == 1 { "" } else { "s" }
         );
-        replica.busy.fetch_add(1, Ordering::Relaxed);
-        Some(Placement { replica, reason })
+        let lease = replica.try_lease()?;
+        Some(Placement { lease, reason })
     }
 
     pub fn wake(&self) {
@@ -340,10 +317,47 @@ impl Pool {
 
     /// Stops handing out leases; in-flight jobs go on.
     pub fn start_draining(&self) {
-        if !self.draining.swap(true, Ordering::Relaxed) {
+        if !self.draining.swap(true, Ordering::AcqRel) {
+            self.drain_epoch.fetch_add(1, Ordering::AcqRel);
             info!(self.log(), "Draining pool '{}': no new leases; {} jobs in flight", self.id(), self.active_leases();
                 keys::ACTION => "drain");
         }
+    }
+
+    /// Which drain (or undrain) is the current one; see [`Pool::stop_draining`].
+    pub fn drain_epoch(&self) -> u64 {
+        self.drain_epoch.load(Ordering::Acquire)
+    }
+
+    /// Takes new leases again; false when the pool was not draining. A drain whose deadline is
+    /// still pending sees a new epoch and ends nothing.
+    pub fn stop_draining(&self) -> bool {
+        if !self.draining.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.drain_epoch.fetch_add(1, Ordering::AcqRel);
+        self.wake();
+        true
+    }
+
+    /// Live: a mock pool, or some replica's engine answered its last health check (even if only
+    /// to say it is still loading).
+    pub fn live(&self) -> bool {
+        self.config.engine == llorch_api_types::Engine::Mock
+            || self.engine_live.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records a replica health failure or an engine failure, with any engine address removed.
+    pub fn set_last_error(&self, message: &str) {
+        let message = crate::ending::without_endpoints(message, &self.config.urls);
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
     }
 
     /// Polls every replica's health every `every`, forever: a replica becomes ready when its
@@ -352,8 +366,15 @@ impl Pool {
     pub async fn watch_health(self: Arc<Self>, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
+            let mut answered = false;
             for replica in self.replicas() {
                 let health = replica.adapter.health().await;
+                match &health {
+                    Ok(_) => answered = true,
+                    Err(e) => {
+                        self.set_last_error(&format!("replica {}: {}", replica.id, e.message))
+                    }
+                }
                 let ready = matches!(health, Ok(adapter_api::EngineHealth::Ready));
                 if ready == replica.ready() {
                     continue;
@@ -372,6 +393,7 @@ impl Pool {
                         keys::ACTION => "unready");
                 }
             }
+            self.engine_live.store(answered, Ordering::Relaxed);
         }
     }
 
@@ -382,10 +404,7 @@ impl Pool {
                 let Some(placement) = self.place() else { break };
                 match self.pop() {
                     Some(task) => start(self.clone(), placement, task),
-                    None => {
-                        placement.replica.release();
-                        break;
-                    }
+                    None => break,
                 }
             }
             self.wake.notified().await;

@@ -1,8 +1,8 @@
 //! Graceful shutdown: stop admitting (503, not ready), let running streams finish up to the grace
 //! deadline, then end the rest with an `error` event.
 
+use crate::ending::CancelReason;
 use crate::state::AppState;
-use llorch_api_types::{ErrorCode, ErrorEnvelope};
 use logging::keys;
 use slog::{info, warn};
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ pub async fn drain(state: &AppState) {
         .tasks
         .active()
         .iter()
-        .filter(|task| state.end_if_queued(task, "shutdown"))
+        .filter(|task| state.end_if_queued(task, CancelReason::Shutdown))
         .count();
     let running = state.tasks.active();
     info!(state.log, "Shutting down: refusing new tasks; ended {} queued tasks; waiting up to {} ms for {} running tasks to finish",
@@ -57,30 +57,10 @@ pub async fn drain(state: &AppState) {
             keys::COUNT => left.len());
     }
     for task in &left {
-        task.cancel_with("shutdown");
+        task.cancel_with(CancelReason::Shutdown);
     }
-    let wait_for_runners = Instant::now() + crate::task::FINAL_SEND_WAIT + Duration::from_secs(1);
+    let wait_for_runners = Instant::now() + Duration::from_secs(2);
     while Instant::now() < wait_for_runners && !state.tasks.active().is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The `error` event of a task ended by shutdown or by the end of a pool drain's deadline.
-pub fn ended_error(pool_id: &str, reason: &str) -> ErrorEnvelope {
-    let message = match reason {
-        "drain" => format!("pool '{pool_id}' was drained and its deadline passed"),
-        "reload" => {
-            format!("pool '{pool_id}' was reloaded with another model before the task started")
-        }
-        _ => "orchestratord is shutting down".to_string(),
-    };
-    ErrorEnvelope {
-        code: ErrorCode::PoolUnavailable,
-        message,
-        engine: None,
-        pool_id: Some(pool_id.to_string()),
-        retriable: true,
-        retry_after_ms: Some(1000),
-        policy_label: None,
     }
 }

@@ -2,12 +2,13 @@
 
 use crate::config::Config;
 use crate::config::PoolConfig;
+use crate::ending::{CancelReason, Final, Timing};
 use crate::metrics::Metrics;
 use crate::pool::{Generation, Pool, Replica};
 use crate::sessions::Sessions;
 use crate::story::StoryIndex;
+use crate::task::Task;
 use crate::task::TaskRegistry;
-use crate::task::{SseEvent, Task};
 use adapter_api::{EngineHealth, WorkerAdapter};
 use llamacpp_http::LlamaCppAdapter;
 use llorch_api_types::Engine;
@@ -22,7 +23,7 @@ pub struct AppState {
     pub log: Logger,
     pub pools: Vec<Arc<Pool>>,
     pub tasks: TaskRegistry,
-    pub sessions: Sessions,
+    pub sessions: Arc<Sessions>,
     pub metrics: Metrics,
     pub auth_token: Option<Secret<String>>,
     pub level: Option<LevelHandle>,
@@ -81,27 +82,27 @@ impl AppState {
     }
 
     /// Ends a task that has not started yet, for `reason`: out of its queue, counted, narrated,
-    /// and told (an `end` with `canceled` for a client's cancel, an `error` otherwise).
-    /// False when the task was no longer queued: its runner ends it.
-    pub fn end_if_queued(&self, task: &Arc<Task>, reason: &'static str) -> bool {
+    /// and told (an `end` with `canceled` for a client's cancel, an `error` otherwise); its
+    /// session reservation is given back. False when the task was no longer queued: its runner
+    /// ends it.
+    pub fn end_if_queued(&self, task: &Arc<Task>, reason: CancelReason) -> bool {
         if !task.finish_if_queued() {
             return false;
         }
         task.cancel_with(reason);
         if let Some(pool) = self.pool(&task.pool_id) {
             pool.remove(&task.id);
-            self.metrics.count_cancel(pool, reason);
+            self.metrics.count_cancel(pool, reason.as_str());
         }
-        if matches!(reason, "client" | "disconnect" | "unclaimed") {
-            info!(task.log, "Canceled task while it was queued ({})", crate::job::cancel_reason_words(reason);
-                keys::ACTION => "cancel", keys::REASON => reason);
-            task.offer(SseEvent::end(&task.canceled_end(0, 0, 0)));
-        } else {
-            let error = crate::shutdown::ended_error(&task.pool_id, reason);
+        let last = Final::canceled(reason, &task.pool_id, Timing::default());
+        if let Final::Error(error) = &last {
             warn!(task.log, "Ended task before it started: {}", error.message;
-                keys::ACTION => "fail", keys::REASON => reason, keys::ERROR_KIND => error.code.as_str());
-            task.offer(SseEvent::error(&error));
+                keys::ACTION => "fail", keys::REASON => reason.as_str(), keys::ERROR_KIND => error.code.as_str());
+        } else {
+            info!(task.log, "Canceled task while it was queued: {}", reason.words();
+                keys::ACTION => "cancel", keys::REASON => reason.as_str());
         }
+        task.finish(last, 0);
         self.retire(&task.id);
         true
     }

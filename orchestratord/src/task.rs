@@ -1,18 +1,18 @@
-//! An admitted task: its request, its job logger, its event channel and its cancel token.
+//! An admitted task: its request, its job logger, its event channel, its cancel token, its
+//! session reservation, and the one terminal event its stream ends with.
 
-use llorch_api_types::{EndEvent, ErrorEnvelope, Priority, StopReason, TaskRequest};
+use crate::ending::{CancelReason, Final};
+use crate::sessions::Reservation;
+use llorch_api_types::{Priority, TaskRequest};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Events a stream may hold before the job waits for the client (tokens are never dropped).
 pub const EVENT_BUFFER: usize = 256;
-
-/// How long a terminal event waits for a client that stopped reading.
-pub const FINAL_SEND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One SSE event, ready to send.
 #[derive(Clone, Debug)]
@@ -28,15 +28,11 @@ impl SseEvent {
             data: serde_json::to_string(payload).unwrap_or_else(|_| "{}".into()),
         }
     }
-
-    pub fn end(end: &EndEvent) -> Self {
-        SseEvent::new("end", end)
-    }
-
-    pub fn error(error: &ErrorEnvelope) -> Self {
-        SseEvent::new("error", error)
-    }
 }
+
+/// The client did not take an event within the stall limit.
+#[derive(Debug)]
+pub struct ClientStalled;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -55,21 +51,27 @@ pub struct Task {
     pub admitted_at: Instant,
     pub queue_position: u32,
     pub predicted_start_ms: u64,
-    events: mpsc::Sender<SseEvent>,
+    /// Dropped when the task finishes, which closes the stream after its last event.
+    events: Mutex<Option<mpsc::Sender<SseEvent>>>,
     receiver: Mutex<Option<mpsc::Receiver<SseEvent>>>,
+    last: Mutex<Option<Final>>,
+    reservation: Mutex<Option<Reservation>>,
     phase: Mutex<Phase>,
-    cancel_reason: Mutex<Option<&'static str>>,
+    cancel_reason: Mutex<Option<CancelReason>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Task {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         request: TaskRequest,
         pool_id: String,
         correlation_id: String,
         log: slog::Logger,
-        queue_position: u32,
-        predicted_start_ms: u64,
+        reservation: Reservation,
+        (queue_position, predicted_start_ms): (u32, u64),
     ) -> Arc<Task> {
         let (events, receiver) = mpsc::channel(EVENT_BUFFER);
         Arc::new(Task {
@@ -82,8 +84,10 @@ impl Task {
             admitted_at: Instant::now(),
             queue_position,
             predicted_start_ms,
-            events,
+            events: Mutex::new(Some(events)),
             receiver: Mutex::new(Some(receiver)),
+            last: Mutex::new(None),
+            reservation: Mutex::new(Some(reservation)),
             phase: Mutex::new(Phase::Queued),
             cancel_reason: Mutex::new(None),
         })
@@ -94,12 +98,12 @@ impl Task {
     }
 
     pub fn phase(&self) -> Phase {
-        *self.phase.lock().unwrap_or_else(|p| p.into_inner())
+        *lock(&self.phase)
     }
 
     /// Moves to `next` unless the task already finished; returns the phase it left.
     pub fn advance(&self, next: Phase) -> Phase {
-        let mut phase = self.phase.lock().unwrap_or_else(|p| p.into_inner());
+        let mut phase = lock(&self.phase);
         let previous = *phase;
         if previous != Phase::Finished {
             *phase = next;
@@ -109,7 +113,7 @@ impl Task {
 
     /// Finishes the task if it is still queued; true when it was.
     pub fn finish_if_queued(&self) -> bool {
-        let mut phase = self.phase.lock().unwrap_or_else(|p| p.into_inner());
+        let mut phase = lock(&self.phase);
         let queued = *phase == Phase::Queued;
         if queued {
             *phase = Phase::Finished;
@@ -119,60 +123,73 @@ impl Task {
 
     /// True once a client has opened the task's stream.
     pub fn stream_claimed(&self) -> bool {
-        self.receiver
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none()
+        lock(&self.receiver).is_none()
     }
 
     /// The event stream; a task has one reader.
     pub fn take_receiver(&self) -> Option<mpsc::Receiver<SseEvent>> {
-        self.receiver
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        lock(&self.receiver).take()
     }
 
-    /// Sends an event, waiting for room: token, end and error events are never dropped.
-    pub async fn send(&self, event: SseEvent) {
-        let _ = self.events.send(event).await;
-    }
-
-    /// Sends a terminal event, waiting for room at most `FINAL_SEND_WAIT`: a client that
-    /// stopped reading cannot keep the job's slot.
-    pub async fn send_final(&self, event: SseEvent) {
-        let _ = tokio::time::timeout(FINAL_SEND_WAIT, self.events.send(event)).await;
+    /// Sends an event, waiting for room at most `stall`: token events are never dropped, and a
+    /// client that stopped reading is found out.
+    pub async fn send(&self, event: SseEvent, stall: Duration) -> Result<(), ClientStalled> {
+        let Some(events) = lock(&self.events).clone() else {
+            return Ok(());
+        };
+        match tokio::time::timeout(stall, events.send(event)).await {
+            Err(_) => Err(ClientStalled),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Sends an event only if there is room (metrics events).
     pub fn offer(&self, event: SseEvent) {
-        let _ = self.events.try_send(event);
+        if let Some(events) = lock(&self.events).as_ref() {
+            let _ = events.try_send(event);
+        }
+    }
+
+    /// Ends the task's stream with `last` (the first call wins): the stream delivers what it
+    /// holds, then `last`, then closes. Settles the session's reservation with `tokens_used`.
+    pub fn finish(&self, last: Final, tokens_used: u32) -> bool {
+        {
+            let mut slot = lock(&self.last);
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some(last);
+        }
+        lock(&self.events).take();
+        if let Some(reservation) = lock(&self.reservation).take() {
+            reservation.settle(tokens_used);
+        }
+        true
+    }
+
+    /// Gives back the session turn of a task that was not admitted after all.
+    pub fn undo_admission(&self) {
+        if let Some(reservation) = lock(&self.reservation).take() {
+            reservation.undo();
+        }
+    }
+
+    /// The terminal event, once the task has finished.
+    pub fn last_event(&self) -> Option<Final> {
+        lock(&self.last).clone()
     }
 
     /// Records why the task is being canceled (first reason wins) and cancels it.
-    pub fn cancel_with(&self, reason: &'static str) {
-        let mut r = self.cancel_reason.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn cancel_with(&self, reason: CancelReason) {
+        let mut r = lock(&self.cancel_reason);
         if r.is_none() {
             *r = Some(reason);
         }
         self.cancel.cancel();
     }
 
-    pub fn cancel_reason(&self) -> &'static str {
-        self.cancel_reason
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .unwrap_or("client")
-    }
-
-    pub fn canceled_end(&self, tokens_out: u32, first_token_ms: u64, decode_ms: u64) -> EndEvent {
-        EndEvent {
-            tokens_out,
-            decode_time_ms: decode_ms,
-            decode_ms,
-            first_token_ms,
-            stop_reason: StopReason::Canceled,
-        }
+    pub fn cancel_reason(&self) -> CancelReason {
+        lock(&self.cancel_reason).unwrap_or(CancelReason::Client)
     }
 }
 

@@ -385,6 +385,7 @@ async fn a_drained_pool_ends_its_unfinished_tasks_at_the_deadline() {
     let bad = daemon
         .client
         .post(format!("{}/v1/pools/default/drain", daemon.url))
+        .header("content-type", "application/json")
         .body("{\"deadline\": 5}")
         .send()
         .await
@@ -498,15 +499,7 @@ async fn a_session_token_budget_is_charged_and_enforced() {
     let id = daemon.admit(&first).await;
     daemon.events(&id).await;
     daemon.narrated("Finished task: 6 tokens").await;
-    let info: Value = daemon
-        .client
-        .get(format!("{}/v1/sessions/{session}", daemon.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = daemon.get_json(&format!("/v1/sessions/{session}")).await;
     assert_eq!(info["tokens_budget_remaining"], 4);
     let mut second = task(6, "interactive");
     second["session_id"] = Value::String(session.clone());

@@ -129,7 +129,17 @@ pub enum ErrorCode {
     UntrustedArtifact,
     MissingToken,
     BadToken,
+    /// 403: a browser request from an origin not in `[server] allowed_origins`
+    /// (`docs/contract-changes.md`).
+    OriginNotAllowed,
+    /// 404: an unknown route, task, session or pool.
     NotFound,
+    /// 405: the route exists but not with this method (the `Allow` header lists the methods).
+    MethodNotAllowed,
+    /// 413: the request body is larger than `[server] body_limit_bytes`.
+    PayloadTooLarge,
+    /// 415: a mutating request whose body is not declared `application/json`.
+    UnsupportedMediaType,
     Internal,
 }
 
@@ -149,7 +159,11 @@ impl ErrorCode {
             ErrorCode::UntrustedArtifact => "UNTRUSTED_ARTIFACT",
             ErrorCode::MissingToken => "MISSING_TOKEN",
             ErrorCode::BadToken => "BAD_TOKEN",
+            ErrorCode::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
             ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -193,7 +207,9 @@ pub struct TokenEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsEvent {
     pub queue_depth: u32,
-    pub on_time_probability: f64,
+    /// Not estimated by this implementation (always omitted): see docs/contract-changes.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_time_probability: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_budget_remaining: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,8 +252,11 @@ pub struct EndEvent {
 pub struct SessionInfo {
     pub ttl_ms_remaining: u64,
     pub turns: u32,
-    pub kv_bytes: u64,
-    pub kv_warmth: bool,
+    /// Not tracked by this implementation (always omitted): see docs/contract-changes.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_warmth: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_budget_remaining: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,12 +1,14 @@
-//! Capabilities, pools, pool health and drain.
+//! Capabilities, pools, pool health, drain and undrain, reload.
 
-use crate::error::{describe_json_error, ApiError};
+use super::RequestContext;
+use crate::error::{describe_json_error, rejection, ApiError};
 use crate::pool::Pool;
 use crate::state::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use llorch_api_types::ErrorCode;
 use llorch_api_types::{
     Capabilities, EngineCapability, PoolHealth, PoolMetrics, ReplicaHealth, Workload,
@@ -40,7 +42,7 @@ fn health_of(pool: &Pool) -> PoolHealth {
     PoolHealth {
         pool_id: pool.id().into(),
         engine: pool.engine().into(),
-        live: true,
+        live: pool.live(),
         ready: pool.ready(),
         draining: pool.draining(),
         replicas: pool
@@ -53,7 +55,7 @@ fn health_of(pool: &Pool) -> PoolHealth {
                 busy: r.busy(),
             })
             .collect(),
-        last_error: None,
+        last_error: pool.last_error(),
         metrics: PoolMetrics {
             queue_depth: pool.queued() as u32,
             active_leases: pool.active_leases(),
@@ -86,12 +88,13 @@ pub struct DrainRequest {
 pub async fn drain(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let pool = state
         .pool(&id)
         .ok_or_else(|| ApiError::not_found("pool"))?
         .clone();
+    let body = body.map_err(|r| rejection(r.status(), "the drain request body was refused"))?;
     let request: DrainRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DrainRequest::default()
     } else {
@@ -104,8 +107,14 @@ pub async fn drain(
     };
     let deadline = Duration::from_millis(request.deadline_ms.unwrap_or(30_000));
     pool.start_draining();
+    let epoch = pool.drain_epoch();
     tokio::spawn(async move {
         tokio::time::sleep(deadline).await;
+        if pool.drain_epoch() != epoch {
+            slog::debug!(pool.log(), "Drain deadline of {} ms passed, but pool '{}' was undrained since: ending nothing", deadline.as_millis(), id;
+                keys::ACTION => "drain");
+            return;
+        }
         let left: Vec<_> = state
             .tasks
             .active()
@@ -117,11 +126,49 @@ pub async fn drain(
                 keys::COUNT => left.len(), keys::ACTION => "drain");
         }
         for task in left {
-            task.cancel_with("drain");
-            state.end_if_queued(&task, "drain");
+            task.cancel_with(crate::ending::CancelReason::Drain);
+            state.end_if_queued(&task, crate::ending::CancelReason::Drain);
         }
     });
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Puts a draining pool back in service: it takes new leases again, and the pending deadline of
+/// the drain ends nothing. Idempotent: a pool that is not draining answers the same 200 with its
+/// health. Refused with 409 while the daemon shuts down (its drain is the shutdown's).
+pub async fn undrain(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> Result<Json<PoolHealth>, ApiError> {
+    let pool = state
+        .pool(&id)
+        .ok_or_else(|| ApiError::not_found("pool"))?
+        .clone();
+    let shutting_down = || {
+        let error = ApiError::new(
+            ErrorCode::PoolUnavailable,
+            "orchestratord is shutting down: its pools stay drained",
+        )
+        .pool(pool.engine(), pool.id())
+        .status(StatusCode::CONFLICT);
+        warn!(ctx.log, "Refused to undrain pool '{}': {}", id, error.envelope.message;
+            keys::ACTION => "undrain", keys::ERROR_KIND => error.envelope.code.as_str());
+        error
+    };
+    if state.shutting_down() {
+        return Err(shutting_down());
+    }
+    if pool.stop_draining() {
+        if state.shutting_down() {
+            // Shutdown began between the check and the undrain: its drain stands.
+            pool.start_draining();
+            return Err(shutting_down());
+        }
+        info!(pool.log(), "Undrained pool '{}': taking new leases again", id;
+            keys::ACTION => "undrain");
+    }
+    Ok(Json(health_of(&pool)))
 }
 
 #[derive(Deserialize)]
@@ -135,12 +182,13 @@ pub struct ReloadRequest {
 pub async fn reload(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let pool = state
         .pool(&id)
         .ok_or_else(|| ApiError::not_found("pool"))?
         .clone();
+    let body = body.map_err(|r| rejection(r.status(), "the reload request body was refused"))?;
     let request: ReloadRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid(format!(
             "invalid reload request: {}",
@@ -184,7 +232,11 @@ pub async fn reload(
                 .tasks
                 .active()
                 .iter()
-                .filter(|t| t.pool_id == id && state.end_if_queued(t, "reload"))
+                .filter(|t| {
+                    t.pool_id == id
+                        && t.request.model_ref != request.new_model_ref
+                        && state.end_if_queued(t, crate::ending::CancelReason::Reload)
+                })
                 .count();
             if ended > 0 {
                 warn!(pool.log(), "Ended {} queued tasks that asked for '{}', which pool '{}' no longer serves", ended, previous, id;

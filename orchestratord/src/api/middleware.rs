@@ -66,8 +66,10 @@ pub async fn context(
         keys::IDENTITY => identity.clone(),
     ));
 
+    // A CORS preflight carries no credentials and runs nothing: the origin guard answers it.
+    let preflight = super::origin::is_preflight(&method, request.headers());
     let refused = match (&state.auth_token, &presented) {
-        (Some(_), _) if exempt_from_auth(&path) => None,
+        (Some(_), _) if exempt_from_auth(&path) || preflight => None,
         (Some(_), None) => Some(ApiError::new(
             ErrorCode::MissingToken,
             "this server requires `Authorization: Bearer <token>`",
@@ -84,7 +86,9 @@ pub async fn context(
     };
     let mut response = match refused {
         Some(error) => {
-            warn!(log, "Refused {} {}: {}", method, path, error.envelope.message;
+            // The route template, not the raw path: refusals never repeat the client's text.
+            let route = super::route_of(&path).unwrap_or("an unknown route");
+            warn!(log, "Refused {} {}: {}", super::origin::standard_method(&method), route, error.envelope.message;
                 keys::ERROR_KIND => error.envelope.code.as_str());
             error.into_response()
         }

@@ -42,6 +42,14 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
 
+/// A known route asked with a method it does not take; axum adds the `Allow` header.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        llorch_api_types::ErrorCode::MethodNotAllowed,
+        "this route does not take that method (see the Allow header)",
+    )
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct LogLevel {
     pub spec: String,

@@ -1,11 +1,12 @@
 //! `POST /v1/tasks`, `GET /v1/tasks/{id}/stream`, `POST /v1/tasks/{id}/cancel`.
 
 use super::RequestContext;
+use crate::ending::{CancelReason, Final};
 use crate::error::{describe_json_error, rejection, ApiError};
 use crate::metrics::{EnginePolicy, EnginePoolPriority, Rejected};
 use crate::pool::{Admission, Pool};
 use crate::state::AppState;
-use crate::task::{Phase, SseEvent, Task};
+use crate::task::{Phase, Task};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -163,11 +164,9 @@ pub async fn create(
             engine,
         ));
     }
-    let session_id = request.session_id.clone();
-    let max_tokens = request.max_tokens;
-    state
+    let reservation = state
         .sessions
-        .begin_turn(&session_id, request.max_tokens)
+        .begin_turn(&request.session_id, request.max_tokens)
         .map_err(|m| reject(ApiError::invalid(m), engine))?;
 
     let job_log = logging::job(
@@ -185,11 +184,11 @@ pub async fn create(
         pool.id().into(),
         ctx.correlation_id.clone(),
         job_log,
-        position,
-        predicted_start_ms,
+        reservation,
+        (position, predicted_start_ms),
     );
     if !state.tasks.insert(task.clone()) {
-        state.sessions.undo_turn(&session_id, max_tokens);
+        task.undo_admission();
         return Err(reject(
             ApiError::invalid("task_id is already in use"),
             engine,
@@ -211,7 +210,7 @@ pub async fn create(
         }
         Admission::Full { retry_after_ms } => {
             state.tasks.remove(&task.id);
-            state.sessions.undo_turn(&session_id, max_tokens);
+            task.undo_admission();
             state
                 .metrics
                 .admission_backpressure_events
@@ -235,6 +234,11 @@ pub async fn create(
             return Err(reject(error, engine));
         }
     };
+    // A shutdown that began while this task was being admitted may have swept the queues
+    // already: end the task here so that it still gets its terminal event.
+    if state.shutting_down() {
+        state.end_if_queued(&task, CancelReason::Shutdown);
+    }
     watch_unclaimed(state.clone(), task.clone());
     let labels = EnginePoolPriority {
         engine: engine.into(),
@@ -271,24 +275,27 @@ fn evict(state: &AppState, pool: &Pool, evicted: &Arc<Task>) {
         .inc();
     warn!(evicted.log, "Evicted task from the full queue of pool '{}' to admit a newer one (drop-lru)", pool.id();
         keys::ACTION => "evict", keys::ERROR_KIND => ErrorCode::QueueFullDropLru.as_str());
-    evicted.offer(SseEvent::error(&ErrorEnvelope {
-        code: ErrorCode::QueueFullDropLru,
-        message: format!(
-            "evicted from the full queue of pool '{}' (drop-lru)",
-            pool.id()
-        ),
-        engine: Some(pool.engine().into()),
-        pool_id: Some(pool.id().into()),
-        retriable: true,
-        retry_after_ms: Some(pool.predict_start_ms(pool.queued()).max(1)),
-        policy_label: Some("drop-lru".into()),
-    }));
+    evicted.finish(
+        Final::Error(ErrorEnvelope {
+            code: ErrorCode::QueueFullDropLru,
+            message: format!(
+                "evicted from the full queue of pool '{}' (drop-lru)",
+                pool.id()
+            ),
+            engine: Some(pool.engine().into()),
+            pool_id: Some(pool.id().into()),
+            retriable: true,
+            retry_after_ms: Some(pool.predict_start_ms(pool.queued()).max(1)),
+            policy_label: Some("drop-lru".into()),
+        }),
+        0,
+    );
     state.retire(&evicted.id);
 }
 
 /// Cancels a task. A queued task is taken out of its queue and ended here; a running task is
 /// ended by its runner, which closes the engine request.
-pub fn cancel_task(state: &AppState, task: &Arc<Task>, reason: &'static str) {
+pub fn cancel_task(state: &AppState, task: &Arc<Task>, reason: CancelReason) {
     task.cancel_with(reason);
     state.end_if_queued(task, reason);
 }
@@ -300,8 +307,8 @@ fn watch_unclaimed(state: Arc<AppState>, task: Arc<Task>) {
         tokio::time::sleep(wait).await;
         if !task.stream_claimed() && task.phase() != Phase::Finished {
             warn!(task.log, "Canceling task: nobody opened its stream within {} ms", wait.as_millis();
-                keys::ACTION => "cancel", keys::REASON => "unclaimed");
-            cancel_task(&state, &task, "unclaimed");
+                keys::ACTION => "cancel", keys::REASON => CancelReason::Unclaimed.as_str());
+            cancel_task(&state, &task, CancelReason::Unclaimed);
         }
     });
 }
@@ -317,7 +324,7 @@ impl Drop for DisconnectGuard {
     fn drop(&mut self) {
         let enabled = self.state.config.server.cancel_on_disconnect;
         if !self.finished && enabled && self.task.phase() != Phase::Finished {
-            cancel_task(&self.state, &self.task, "disconnect");
+            cancel_task(&self.state, &self.task, CancelReason::Disconnect);
         }
     }
 }
@@ -338,21 +345,32 @@ pub async fn stream(
         task: task.clone(),
         finished: false,
     };
-    let events =
-        futures_util::stream::unfold((receiver, guard), |(mut receiver, mut guard)| async move {
+    let events = futures_util::stream::unfold(
+        (receiver, guard, 0u32),
+        |(mut receiver, mut guard, mut delivered)| async move {
             if guard.finished {
                 return None;
             }
-            loop {
-                let event = receiver.recv().await?;
-                if event.name == "token" && guard.task.cancel.is_cancelled() {
-                    continue;
+            while let Some(event) = receiver.recv().await {
+                if event.name == "token" {
+                    if guard.task.cancel.is_cancelled() {
+                        continue;
+                    }
+                    delivered += 1;
                 }
-                guard.finished = matches!(event.name, "end" | "error");
                 let sse = Event::default().event(event.name).data(event.data);
-                return Some((Ok::<Event, Infallible>(sse), (receiver, guard)));
+                return Some((Ok::<Event, Infallible>(sse), (receiver, guard, delivered)));
             }
-        });
+            // The task finished and dropped its sender: its terminal event comes last.
+            guard.finished = true;
+            let (name, data) = match guard.task.last_event() {
+                Some(last) => last.to_sse(delivered),
+                None => ("error", internal_error()),
+            };
+            let sse = Event::default().event(name).data(data);
+            Some((Ok(sse), (receiver, guard, delivered)))
+        },
+    );
     let heartbeat = state.config.server.heartbeat_ms;
     let sse = Sse::new(events);
     let sse = if heartbeat > 0 {
@@ -386,7 +404,7 @@ pub async fn cancel(
         .ok_or_else(|| ApiError::not_found("task"))?;
     if task.phase() != Phase::Finished && !task.cancel.is_cancelled() {
         info!(ctx.log, "Asked to cancel task"; keys::JOB_ID => task.id.clone(), keys::ACTION => "cancel");
-        cancel_task(&state, &task, "client");
+        cancel_task(&state, &task, CancelReason::Client);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -400,4 +418,17 @@ pub async fn story(
         None if state.tasks.get(&id).is_some() => Ok(Json(Vec::new())),
         None => Err(ApiError::not_found("task")),
     }
+}
+
+fn internal_error() -> String {
+    serde_json::to_string(&ErrorEnvelope {
+        code: ErrorCode::Internal,
+        message: "the task ended without a terminal event".into(),
+        engine: None,
+        pool_id: None,
+        retriable: true,
+        retry_after_ms: None,
+        policy_label: None,
+    })
+    .unwrap_or_default()
 }

@@ -137,6 +137,33 @@ impl TestDaemon {
             .unwrap()
     }
 
+    /// `GET path` answered 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /v1/pools/{id}/health` as JSON.
+    pub async fn pool_health(&self, pool_id: &str) -> Value {
+        self.get_json(&format!("/v1/pools/{pool_id}/health")).await
+    }
+
     /// Waits (bounded) until the capture holds a record whose message contains `text`.
     pub async fn narrated(&self, text: &str) -> logging::CapturedRecord {
         for _ in 0..200 {

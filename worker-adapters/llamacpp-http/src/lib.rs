@@ -33,10 +33,10 @@ struct Chunk {
 }
 
 fn unreachable_engine(error: reqwest::Error) -> AdapterError {
-    // reqwest's message names the URL, never headers or bodies.
+    // reqwest's message would name the URL (host, port, credentials): it is left out.
     AdapterError::new(
         ErrorCode::WorkerReset,
-        format!("cannot reach llama-server: {error}"),
+        format!("cannot reach llama-server: {}", error.without_url()),
         true,
     )
 }

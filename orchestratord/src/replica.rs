@@ -1,0 +1,80 @@
+//! A replica (one engine behind an adapter, with its slots), the lease that holds one of its
+//! slots until dropped, and the generation of replicas a reload replaces as one.
+
+use adapter_api::WorkerAdapter;
+use slog::Logger;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+pub struct Replica {
+    pub id: String,
+    pub adapter: Arc<dyn WorkerAdapter>,
+    pub slots: u32,
+    pub log: Logger,
+    busy: AtomicU32,
+    ready: AtomicBool,
+}
+
+impl Replica {
+    pub fn new(id: String, adapter: Arc<dyn WorkerAdapter>, slots: u32, log: Logger) -> Self {
+        Replica {
+            id,
+            adapter,
+            slots,
+            log,
+            busy: AtomicU32::new(0),
+            ready: AtomicBool::new(true),
+        }
+    }
+
+    pub fn busy(&self) -> u32 {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Takes a slot if one is free; the lease gives it back when dropped.
+    pub fn try_lease(self: &Arc<Self>) -> Option<Lease> {
+        self.busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |busy| {
+                (busy < self.slots).then_some(busy + 1)
+            })
+            .ok()
+            .map(|_| Lease(self.clone()))
+    }
+}
+
+/// One slot of a replica, held by one job; dropping it frees the slot.
+pub struct Lease(Arc<Replica>);
+
+impl Lease {
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.0
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What a reload replaces as one: the model, the logger that names it, the replicas serving it.
+pub struct Generation {
+    pub model_ref: String,
+    pub log: Logger,
+    pub replicas: Vec<Arc<Replica>>,
+}
+
+impl Generation {
+    /// Slots in use on this generation's replicas.
+    pub fn busy(&self) -> u32 {
+        self.replicas.iter().map(|r| r.busy()).sum()
+    }
+}
