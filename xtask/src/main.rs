@@ -7,7 +7,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 const USAGE: &str = "usage: cargo xtask <ci|bench|llama-server>
   ci            build the test engine, then format check, clippy -D warnings, every test
-  bench         criterion benches: narration cost, relay overhead (figures for BENCHMARKS.md)
+  bench         criterion benches: narration cost, relay overhead, admission with 100k sessions
+                (figures for BENCHMARKS.md)
   llama-server  build (once, cached outside the work tree) the llama-server the tests run";
 
 pub(crate) fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {
@@ -109,7 +110,12 @@ fn bench(extra: &[String]) -> Result<(), String> {
     let server = llama_server::ensure()?;
     std::env::set_var("LLORCH_LLAMA_SERVER", &server);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    for (package, name) in [("logging", "narration"), ("orchestratord", "relay")] {
+    let benches = [
+        ("logging", "narration"),
+        ("orchestratord", "relay"),
+        ("orchestratord", "admission"),
+    ];
+    for (package, name) in benches {
         let mut args = vec!["bench", "-p", package, "--bench", name, "--"];
         args.extend(&extra);
         run("bench", "cargo", &args)?;
