@@ -23,6 +23,20 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A client-supplied name, quoted for an error message when it is a plain identifier; anything
+/// else (control characters, prompt-like text, very long values) is not repeated back.
+fn quoted(value: &str) -> String {
+    let plain = value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@".contains(c));
+    if plain {
+        format!("'{value}'")
+    } else {
+        "(the value given)".to_string()
+    }
+}
+
 fn validate(state: &AppState, request: &TaskRequest) -> Result<Arc<Pool>, ApiError> {
     for (field, value) in [
         ("task_id", &request.task_id),
@@ -39,9 +53,9 @@ fn validate(state: &AppState, request: &TaskRequest) -> Result<Arc<Pool>, ApiErr
     }
     let pool = match &request.pool_id {
         Some(pin) => {
-            let pool = state
-                .pool(pin)
-                .ok_or_else(|| ApiError::invalid(format!("pool_id '{pin}' names no pool")))?;
+            let pool = state.pool(pin).ok_or_else(|| {
+                ApiError::invalid(format!("pool_id {} names no pool", quoted(pin)))
+            })?;
             if pool.config.engine != request.engine || pool.model_ref() != request.model_ref {
                 return Err(ApiError::invalid(format!(
                     "pool '{pin}' serves engine '{}' model '{}', not the requested ones",
@@ -68,9 +82,9 @@ fn validate(state: &AppState, request: &TaskRequest) -> Result<Arc<Pool>, ApiErr
                 ApiError::new(
                     ErrorCode::PoolUnavailable,
                     format!(
-                        "no ready pool serves engine '{}' model '{}'",
+                        "no ready pool serves engine '{}' model {}",
                         request.engine.as_str(),
-                        request.model_ref
+                        quoted(&request.model_ref)
                     ),
                 )
                 .retry_after(1000)
