@@ -38,6 +38,12 @@ pub const TOKENS_OUT: &str = "tokens_out";
 pub const FIRST_TOKEN_MS: &str = "first_token_ms";
 pub const DECODE_TIME_MS: &str = "decode_time_ms";
 pub const STOP_REASON: &str = "stop_reason";
+/// Milliseconds a task waited in its queue before it was placed.
+pub const QUEUE_MS: &str = "queue_ms";
+/// Tokens per second while decoding (after the first token).
+pub const TOKENS_PER_SEC: &str = "tokens_per_sec";
+/// What an engine reported it produced, where it differs from what was relayed.
+pub const ENGINE_TOKENS_OUT: &str = "engine_tokens_out";
 pub const MAX_TOKENS: &str = "max_tokens";
 pub const PRIORITY: &str = "priority";
 pub const REASON: &str = "reason";
@@ -50,6 +56,8 @@ pub const ERROR_KIND: &str = "error_kind";
 pub const RETRY_AFTER_MS: &str = "retry_after_ms";
 pub const BACKOFF_MS: &str = "backoff_ms";
 pub const DURATION_MS: &str = "duration_ms";
+/// The HTTP status of an answered request.
+pub const STATUS: &str = "status";
 pub const IDENTITY: &str = "identity";
 
 // the logging system's own narration
@@ -58,6 +66,5 @@ pub const SINK: &str = "sink";
 pub const ERROR: &str = "error";
 pub const THREAD: &str = "thread";
 pub const LOCATION: &str = "location";
-pub const MODULE: &str = "module";
 /// The `log` target or `tracing` target of a bridged record.
 pub const TARGET: &str = "target";

@@ -82,10 +82,22 @@ impl ApiError {
     }
 }
 
+/// Why a request was refused, for the request's "completed" line (the body is already JSON).
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after_ms = self.envelope.retry_after_ms;
+        let refusal = Refusal {
+            code: self.envelope.code.as_str(),
+            message: self.envelope.message.clone(),
+        };
         let mut response = (self.status, Json(*self.envelope)).into_response();
+        response.extensions_mut().insert(refusal);
         if let Some(ms) = retry_after_ms {
             let headers = response.headers_mut();
             let seconds = ms.div_ceil(1000).max(1);

@@ -2,12 +2,15 @@
 //! replicas, streams tokens over SSE, and narrates every job, pool and replica.
 
 pub mod api;
+mod conclude;
 pub mod config;
 mod ending;
 mod error;
 mod job;
 mod metrics;
 mod pool;
+mod readiness;
+mod relay;
 mod replica;
 pub mod sessions;
 pub mod shutdown;
@@ -61,7 +64,8 @@ impl std::fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// Validates the bind, builds the pools and binds the listener.
-pub async fn bind(config: Config, log: &Logger, options: Options) -> Result<Daemon, StartError> {
+pub async fn bind(config: Config, root: &Logger, options: Options) -> Result<Daemon, StartError> {
+    let log = &logging::component(root, "orchestratord");
     let addr = config.server.addr;
     let token = options.auth_token.filter(|t| !t.is_empty());
     if token.is_none() && !addr.ip().is_loopback() {
@@ -76,7 +80,7 @@ pub async fn bind(config: Config, log: &Logger, options: Options) -> Result<Daem
     }
     let state = AppState::new(
         config,
-        log,
+        root,
         token.map(Secret::new),
         options.level,
         options.log_stats,
@@ -114,14 +118,11 @@ pub async fn bind(config: Config, log: &Logger, options: Options) -> Result<Daem
             )
         })
         .collect();
-    info!(log, "Listening on http://{} with pools {}{}; auth {}", addr, pools.join(", "),
+    info!(state.log, "Listening on http://{} with pools {}{}; auth {}", addr, pools.join(", "),
         options.log_description.map(|d| format!("; logging {d}")).unwrap_or_default(),
         if state.auth_token.is_some() { "on (Bearer token)" } else { "off (loopback only)" };
         keys::ADDR => addr.to_string(), keys::ACTION => "start");
-    if state.ready() {
-        info!(log, "Ready: {} of {} pools can take tasks", state.pools.iter().filter(|p| p.ready()).count(), state.pools.len();
-            keys::ACTION => "ready");
-    }
+    tokio::spawn(readiness::watch(state.clone()));
     Ok(Daemon {
         state,
         listener,

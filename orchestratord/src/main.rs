@@ -41,24 +41,25 @@ fn main() -> ExitCode {
         }
     };
     let code = run(cli, &log, &guard, story);
-    info!(log, "Exiting with code {}", if code == ExitCode::SUCCESS { 0 } else { 1 }; keys::ACTION => "exit");
+    info!(logging::component(&log, "orchestratord"), "Exiting with code {}", code; keys::ACTION => "exit");
     drop(log);
     drop(guard);
-    code
+    ExitCode::from(code)
 }
 
 fn run(
     cli: Cli,
-    log: &slog::Logger,
+    root: &slog::Logger,
     guard: &logging::LogGuard,
     story: orchestratord::story::StoryIndex,
-) -> ExitCode {
+) -> u8 {
+    let log = &logging::component(root, "orchestratord");
     let mut config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(config) => config,
             Err(error) => {
                 crit!(log, "Cannot start: {}", error; keys::ERROR_KIND => "INVALID_CONFIG");
-                return ExitCode::from(2);
+                return 2;
             }
         },
         None => Config::embedded(),
@@ -73,7 +74,7 @@ fn run(
         Ok(runtime) => runtime,
         Err(error) => {
             crit!(log, "Cannot start the async runtime: {}", error);
-            return ExitCode::from(2);
+            return 2;
         }
     };
     let auth_token = match std::env::var("AUTH_TOKEN") {
@@ -81,7 +82,7 @@ fn run(
         Err(std::env::VarError::NotPresent) => None,
         Err(std::env::VarError::NotUnicode(_)) => {
             crit!(log, "Cannot start: AUTH_TOKEN is not valid UTF-8"; keys::ERROR_KIND => "INVALID_AUTH_TOKEN");
-            return ExitCode::from(2);
+            return 2;
         }
     };
     let options = orchestratord::Options {
@@ -102,15 +103,15 @@ fn run(
         story,
     };
     runtime.block_on(async {
-        let daemon = match orchestratord::bind(config, log, options).await {
+        let daemon = match orchestratord::bind(config, root, options).await {
             Ok(daemon) => daemon,
-            Err(_) => return ExitCode::from(2),
+            Err(_) => return 2,
         };
         match daemon.serve(orchestratord::shutdown::signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => 0,
             Err(error) => {
                 crit!(log, "The server failed: {}", error);
-                ExitCode::FAILURE
+                1
             }
         }
     })

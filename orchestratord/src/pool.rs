@@ -316,10 +316,10 @@ impl Pool {
     }
 
     /// Stops handing out leases; in-flight jobs go on.
-    pub fn start_draining(&self) {
+    pub fn start_draining(&self, log: &Logger) {
         if !self.draining.swap(true, Ordering::AcqRel) {
             self.drain_epoch.fetch_add(1, Ordering::AcqRel);
-            info!(self.log(), "Draining pool '{}': no new leases; {} jobs in flight", self.id(), self.active_leases();
+            info!(log, "Draining pool '{}': no new leases; {} jobs in flight", self.id(), self.active_leases();
                 keys::ACTION => "drain");
         }
     }

@@ -14,12 +14,15 @@ use llamacpp_http::LlamaCppAdapter;
 use llorch_api_types::Engine;
 use logging::{keys, LevelHandle, PoolContext, Secret};
 use mock_engine::MockEngine;
-use slog::{info, o, warn, Logger};
+use slog::{info, warn, Logger};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub struct AppState {
     pub config: Config,
+    /// The binary's root logger: pools and HTTP requests add their own keys to it.
+    pub root: Logger,
+    /// The daemon's own records (`actor` = orchestratord).
     pub log: Logger,
     pub pools: Vec<Arc<Pool>>,
     pub tasks: TaskRegistry,
@@ -40,15 +43,15 @@ impl AppState {
         log_stats: Option<Arc<logging::LogStats>>,
         story: StoryIndex,
     ) -> Arc<AppState> {
-        let daemon = log.new(o!());
+        let daemon = logging::component(log, "orchestratord");
         let metrics = Metrics::new(log_stats);
         let mut pools = Vec::new();
         for pc in &config.pools {
             let (engine_version, generation) = match pc.engine {
-                Engine::Llamacpp => llamacpp_generation(&daemon, pc).await,
+                Engine::Llamacpp => llamacpp_generation(log, pc).await,
                 _ => {
                     let version = MockEngine::VERSION.to_string();
-                    let generation = mock_generation(&daemon, pc, &pc.model_ref, &version);
+                    let generation = mock_generation(log, pc, &pc.model_ref, &version);
                     (version, generation)
                 }
             };
@@ -57,6 +60,7 @@ impl AppState {
         let sessions = Sessions::with_tokens_budget(config.server.session_tokens_budget);
         Arc::new(AppState {
             config,
+            root: log.clone(),
             log: daemon,
             pools,
             tasks: TaskRegistry::default(),
@@ -116,7 +120,7 @@ impl AppState {
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
         for pool in &self.pools {
-            pool.start_draining();
+            pool.start_draining(&pool.log());
         }
     }
 }
@@ -133,13 +137,13 @@ pub fn mock_can_load(model_ref: &str) -> Result<(), String> {
 
 /// Replicas of the built-in mock engine serving `model_ref`, with loggers that name it.
 pub fn mock_generation(
-    daemon: &Logger,
+    root: &Logger,
     pc: &PoolConfig,
     model_ref: &str,
     engine_version: &str,
 ) -> Generation {
     let pool_log = logging::pool(
-        daemon,
+        root,
         &PoolContext {
             pool_id: pc.id.clone(),
             engine: pc.engine.as_str().into(),
@@ -182,7 +186,7 @@ fn port_of(url: &str) -> Option<u16> {
 
 /// One replica per configured `llama-server` URL; a replica is ready when its `/health` says so.
 /// The engine version is the first ready server's `build_info`.
-pub async fn llamacpp_generation(daemon: &Logger, pc: &PoolConfig) -> (String, Generation) {
+pub async fn llamacpp_generation(root: &Logger, pc: &PoolConfig) -> (String, Generation) {
     let adapters: Vec<Arc<LlamaCppAdapter>> = pc
         .urls
         .iter()
@@ -199,7 +203,7 @@ pub async fn llamacpp_generation(daemon: &Logger, pc: &PoolConfig) -> (String, G
     }
     let engine_version = engine_version.unwrap_or_else(|| "unknown".to_string());
     let pool_log = logging::pool(
-        daemon,
+        root,
         &PoolContext {
             pool_id: pc.id.clone(),
             engine: pc.engine.as_str().into(),

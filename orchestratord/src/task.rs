@@ -58,6 +58,8 @@ pub struct Task {
     reservation: Mutex<Option<Reservation>>,
     phase: Mutex<Phase>,
     cancel_reason: Mutex<Option<CancelReason>>,
+    /// Set once admission has narrated "Accepted", so no later chapter is told before it.
+    admission_told: tokio::sync::watch::Sender<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -90,6 +92,7 @@ impl Task {
             reservation: Mutex::new(Some(reservation)),
             phase: Mutex::new(Phase::Queued),
             cancel_reason: Mutex::new(None),
+            admission_told: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -119,6 +122,17 @@ impl Task {
             *phase = Phase::Finished;
         }
         queued
+    }
+
+    /// Admission has told its part of the story; the runner may tell the next.
+    pub fn mark_admission_told(&self) {
+        self.admission_told.send_replace(true);
+    }
+
+    /// Waits until admission has told its part (bounded, in case its handler was dropped).
+    pub async fn admission_told(&self) {
+        let mut told = self.admission_told.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(1), told.wait_for(|t| *t)).await;
     }
 
     /// True once a client has opened the task's stream.

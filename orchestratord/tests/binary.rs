@@ -46,6 +46,11 @@ fn an_invalid_config_file_stops_startup_and_names_the_field() {
         crit.contains("queue_capacity") && crit.contains("bad.toml"),
         "{crit}"
     );
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("\"Exiting with code 2\""),
+        "the last record says the real exit code: {last}"
+    );
 }
 
 #[test]

@@ -211,7 +211,7 @@ async fn a_client_that_stops_reading_is_canceled_and_frees_its_slot() {
         .narrated("Canceling task: the client stopped reading its stream for 300 ms")
         .await;
     assert_eq!(record.str("job_id"), Some(id.as_str()));
-    daemon.narrated("Canceled task after").await;
+    daemon.narrated("Canceled task on replica").await;
     let metrics = daemon.metrics().await;
     assert!(
         metrics.contains("reason=\"client_stalled\"} 1"),

@@ -70,7 +70,7 @@ async fn real_tokens_stream_through_orchestratord() {
     assert_eq!(submitted.str("actor"), Some("llamacpp-http"));
     assert_eq!(submitted.str("job_id"), Some(id.as_str()));
     let finished = daemon
-        .narrated(&format!("Finished task: {tokens} tokens"))
+        .narrated(&format!("Finished task on replica 'r0': {tokens} tokens"))
         .await;
     assert_eq!(finished.u64("engine_tokens_out"), Some(16));
     daemon

@@ -498,7 +498,7 @@ async fn a_session_token_budget_is_charged_and_enforced() {
     let session = first["session_id"].as_str().unwrap().to_string();
     let id = daemon.admit(&first).await;
     daemon.events(&id).await;
-    daemon.narrated("Finished task: 6 tokens").await;
+    daemon.narrated("Finished task on replica").await;
     let info = daemon.get_json(&format!("/v1/sessions/{session}")).await;
     assert_eq!(info["tokens_budget_remaining"], 4);
     let mut second = task(6, "interactive");

@@ -92,10 +92,14 @@ async fn the_whole_life_of_a_job_is_narrated_with_its_context() {
     c.expect(Level::Info, "Started task on replica");
     let first = c.expect(Level::Info, "Streamed the first token");
     assert!(first.has("first_token_ms"));
-    let end = c.expect(Level::Info, "Finished task: 5 tokens");
+    let end = c.expect(Level::Info, "Finished task on replica");
+    assert!(end.msg.contains(": 5 tokens; "), "{}", end.msg);
+    assert!(end.msg.ends_with("stopped at max_tokens"), "{}", end.msg);
     assert_eq!(end.u64("tokens_out"), Some(5));
     assert_eq!(end.str("stop_reason"), Some("max_tokens"));
-    assert!(end.has("decode_time_ms"));
+    for key in ["decode_time_ms", "queue_ms", "first_token_ms", "tokens_per_sec"] {
+        assert!(end.has(key), "the summary line has {key}: {end:?}");
+    }
     for record in c.records().iter().filter(|r| r.str("job_id") == Some(id)) {
         assert_eq!(
             record.str("correlation_id"),
@@ -380,7 +384,7 @@ async fn cancel_during_streaming_closes_the_engine_request_and_sends_no_more_tok
         after.iter().filter(|e| e.event == "token").count() <= 1,
         "at most one token was already on the wire: {after:?}"
     );
-    let narrated = daemon.narrated("Canceled task after").await;
+    let narrated = daemon.narrated("Canceled task on replica").await;
     assert!(
         narrated.msg.contains("the client asked"),
         "{}",
@@ -400,7 +404,7 @@ async fn a_client_disconnect_cancels_the_task() {
     let stream = daemon.open_stream(&id).await;
     let events = support::read_events(stream, 3).await;
     assert_eq!(events.len(), 3);
-    let narrated = daemon.narrated("Canceled task after").await;
+    let narrated = daemon.narrated("Canceled task on replica").await;
     assert_eq!(narrated.str("reason"), Some("disconnect"));
     assert!(narrated.msg.contains("the client disconnected"));
     assert!(daemon.metrics().await.contains("reason=\"disconnect\"} 1"));
@@ -419,9 +423,8 @@ async fn engine_failures_reach_the_client_as_error_events() {
     assert_eq!(names, ["started", "error"]);
     assert_eq!(events[1].data["code"], "WORKER_RESET");
     assert_eq!(events[1].data["retriable"], true);
-    daemon
-        .capture
-        .expect(Level::Error, "Task failed after 0 tokens");
+    let failed = daemon.capture.expect(Level::Error, "Task failed on replica");
+    assert!(failed.msg.contains("after 0 tokens: "), "{}", failed.msg);
 
     let mid = config(&[(
         "first_token_delay_ms = 20",
@@ -571,7 +574,7 @@ async fn a_task_whose_stream_nobody_opens_is_canceled_and_frees_its_slot() {
     cfg.server.stream_claim_timeout_ms = 100;
     let daemon = start(cfg).await;
     daemon.admit(&task(1000, "interactive")).await;
-    let canceled = daemon.narrated("Canceled task after").await;
+    let canceled = daemon.narrated("Canceled task on replica").await;
     assert_eq!(canceled.str("reason"), Some("unclaimed"));
     assert!(canceled.msg.contains("nobody opened its stream"));
     assert!(daemon.metrics().await.contains("reason=\"unclaimed\"} 1"));

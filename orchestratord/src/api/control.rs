@@ -85,8 +85,15 @@ pub struct DrainRequest {
 
 /// Stops new leases; in-flight and queued tasks get until `deadline_ms` (default 30 s), then
 /// end with an `error` event.
+/// The pool's logger for records a control request causes: they carry its correlation id.
+fn request_log(pool: &Pool, ctx: &RequestContext) -> slog::Logger {
+    pool.log()
+        .new(slog::o!(keys::CORRELATION_ID => ctx.correlation_id.clone()))
+}
+
 pub async fn drain(
     State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -106,12 +113,13 @@ pub async fn drain(
         })?
     };
     let deadline = Duration::from_millis(request.deadline_ms.unwrap_or(30_000));
-    pool.start_draining();
+    let log = request_log(&pool, &ctx);
+    pool.start_draining(&log);
     let epoch = pool.drain_epoch();
     tokio::spawn(async move {
         tokio::time::sleep(deadline).await;
         if pool.drain_epoch() != epoch {
-            slog::debug!(pool.log(), "Drain deadline of {} ms passed, but pool '{}' was undrained since: ending nothing", deadline.as_millis(), id;
+            slog::debug!(log, "Drain deadline of {} ms passed, but pool '{}' was undrained since: ending nothing", deadline.as_millis(), id;
                 keys::ACTION => "drain");
             return;
         }
@@ -122,7 +130,7 @@ pub async fn drain(
             .filter(|t| t.pool_id == id)
             .collect();
         if !left.is_empty() {
-            warn!(pool.log(), "Drain deadline of {} ms passed: ending {} unfinished tasks", deadline.as_millis(), left.len();
+            warn!(log, "Drain deadline of {} ms passed: ending {} unfinished tasks", deadline.as_millis(), left.len();
                 keys::COUNT => left.len(), keys::ACTION => "drain");
         }
         for task in left {
@@ -162,10 +170,10 @@ pub async fn undrain(
     if pool.stop_draining() {
         if state.shutting_down() {
             // Shutdown began between the check and the undrain: its drain stands.
-            pool.start_draining();
+            pool.start_draining(&pool.log());
             return Err(shutting_down());
         }
-        info!(pool.log(), "Undrained pool '{}': taking new leases again", id;
+        info!(request_log(&pool, &ctx), "Undrained pool '{}': taking new leases again", id;
             keys::ACTION => "undrain");
     }
     Ok(Json(health_of(&pool)))
@@ -181,6 +189,7 @@ pub struct ReloadRequest {
 /// the old ones. A model the engine cannot load leaves the pool as it was.
 pub async fn reload(
     State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -218,7 +227,7 @@ pub async fn reload(
     };
     let loaded = can_load.map(|()| {
         crate::state::mock_generation(
-            &state.log,
+            &state.root,
             &pool.config,
             &request.new_model_ref,
             &pool.engine_version,
@@ -239,15 +248,15 @@ pub async fn reload(
                 })
                 .count();
             if ended > 0 {
-                warn!(pool.log(), "Ended {} queued tasks that asked for '{}', which pool '{}' no longer serves", ended, previous, id;
+                warn!(request_log(&pool, &ctx), "Ended {} queued tasks that asked for '{}', which pool '{}' no longer serves", ended, previous, id;
                     keys::COUNT => ended, keys::ACTION => "reload");
             }
-            info!(pool.log(), "Reloaded pool '{}': now serving '{}' (was '{}'); {} jobs in flight finish on the old replicas",
+            info!(request_log(&pool, &ctx), "Reloaded pool '{}': now serving '{}' (was '{}'); {} jobs in flight finish on the old replicas",
                 id, request.new_model_ref, previous, in_flight; keys::ACTION => "reload");
             Ok(StatusCode::ACCEPTED)
         }
         Err(reason) => {
-            warn!(pool.log(), "Reload of pool '{}' failed; it still serves '{}': {}", id, previous, reason;
+            warn!(request_log(&pool, &ctx), "Reload of pool '{}' failed; it still serves '{}': {}", id, previous, reason;
                 keys::ACTION => "reload", keys::ERROR_KIND => ErrorCode::InvalidParams.as_str());
             Err(ApiError::invalid(reason).pool(pool.engine(), pool.id()))
         }

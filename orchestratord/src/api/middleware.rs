@@ -1,15 +1,15 @@
 //! Per request: the correlation id (echoed or generated, on every non-204 answer), the caller's
 //! identity and Bearer auth, and a narration line for the request.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use llorch_api_types::ErrorCode;
 use logging::keys;
-use slog::{debug, o, warn, Logger};
+use slog::{debug, info, o, warn, Logger};
 use std::sync::Arc;
 use std::time::Instant;
 use subtle::ConstantTimeEq;
@@ -61,7 +61,7 @@ pub async fn context(
     };
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let log = logging::component(&state.log, "http").new(o!(
+    let log = logging::component(&state.root, "http").new(o!(
         keys::CORRELATION_ID => correlation_id.clone(),
         keys::IDENTITY => identity.clone(),
     ));
@@ -85,13 +85,7 @@ pub async fn context(
         _ => None,
     };
     let mut response = match refused {
-        Some(error) => {
-            // The route template, not the raw path: refusals never repeat the client's text.
-            let route = super::route_of(&path).unwrap_or("an unknown route");
-            warn!(log, "Refused {} {}: {}", super::origin::standard_method(&method), route, error.envelope.message;
-                keys::ERROR_KIND => error.envelope.code.as_str());
-            error.into_response()
-        }
+        Some(error) => error.into_response(),
         None => {
             request.extensions_mut().insert(RequestContext {
                 correlation_id: correlation_id.clone(),
@@ -107,7 +101,34 @@ pub async fn context(
             response.headers_mut().insert(CORRELATION_HEADER, value);
         }
     }
-    debug!(log, "Answered {} {} with {}", method, path, status.as_u16();
-        keys::DURATION_MS => started.elapsed().as_millis() as u64);
+    completed(&log, &method, &path, &response, started);
     response
+}
+
+/// One line per request: refusals at warn with the reason; control-plane answers at info;
+/// probes, scrapes and the task API (whose story is the job's) at debug.
+fn completed(log: &Logger, method: &Method, path: &str, response: &Response, started: Instant) {
+    // The route template, not the raw path: the line never repeats the client's text.
+    let route = super::route_of(path).unwrap_or("an unknown route");
+    let method = super::origin::standard_method(method);
+    let status = response.status().as_u16();
+    let took = started.elapsed().as_millis() as u64;
+    let quiet =
+        matches!(route, "/health" | "/ready" | "/metrics") || route.starts_with("/v1/tasks");
+    let refusal = response.extensions().get::<Refusal>();
+    let auth = refusal.is_some_and(|r| matches!(r.code, "MISSING_TOKEN" | "BAD_TOKEN"));
+    // A refused task is told by admission ("Rejected task: …"); unknown routes are noise.
+    let told_elsewhere = (route == "/v1/tasks" && !auth) || route == "an unknown route";
+    match refusal {
+        Some(refusal) if !told_elsewhere => {
+            warn!(log, "Refused {} {} with {}: {}", method, route, status, refusal.message;
+                keys::STATUS => status, keys::ERROR_KIND => refusal.code, keys::DURATION_MS => took)
+        }
+        _ if quiet || refusal.is_some() => {
+            debug!(log, "Answered {} {} with {} in {} ms", method, route, status, took;
+            keys::STATUS => status, keys::DURATION_MS => took)
+        }
+        _ => info!(log, "Answered {} {} with {} in {} ms", method, route, status, took;
+            keys::STATUS => status, keys::DURATION_MS => took),
+    }
 }

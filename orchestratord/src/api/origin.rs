@@ -49,7 +49,7 @@ pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let log = match request.extensions().get::<RequestContext>() {
         Some(ctx) => ctx.log.clone(),
-        None => logging::component(&state.log, "http"),
+        None => logging::component(&state.root, "http"),
     };
     // The route template, never the raw path (which is the client's text).
     let route = super::route_of(request.uri().path());

@@ -209,6 +209,7 @@ pub async fn create(
         ));
     }
     let priority = task.priority();
+    let told = AdmissionTold(task.clone());
     let (position, predicted_start_ms) = match pool.admit(task.clone()) {
         Admission::Queued {
             position,
@@ -248,11 +249,6 @@ pub async fn create(
             return Err(reject(error, engine));
         }
     };
-    // A shutdown that began while this task was being admitted may have swept the queues
-    // already: end the task here so that it still gets its terminal event.
-    if state.shutting_down() {
-        state.end_if_queued(&task, CancelReason::Shutdown);
-    }
     watch_unclaimed(state.clone(), task.clone());
     let labels = EnginePoolPriority {
         engine: engine.into(),
@@ -263,6 +259,12 @@ pub async fn create(
     info!(admission_log, "Accepted task; queued at position {} (ETA {} ms) on pool '{}'", position, predicted_start_ms, pool.id();
         keys::ACTION => "admit", keys::QUEUE_POSITION => position, keys::PREDICTED_START_MS => predicted_start_ms,
         keys::PRIORITY => priority.as_str(), keys::IDENTITY => ctx.identity.clone(), prompt);
+    drop(told);
+    // A shutdown that began while this task was being admitted may have swept the queues
+    // already: end the task here so that it still gets its terminal event.
+    if state.shutting_down() {
+        state.end_if_queued(&task, CancelReason::Shutdown);
+    }
     let response = AdmissionResponse {
         task_id: task.id.clone(),
         queue_position: position,
@@ -273,6 +275,16 @@ pub async fn create(
         },
     };
     Ok((StatusCode::ACCEPTED, Json(response)).into_response())
+}
+
+/// Lets the task's runner tell its story once admission has told "Accepted" (or given up:
+/// a refused admission, a dropped handler).
+struct AdmissionTold(Arc<Task>);
+
+impl Drop for AdmissionTold {
+    fn drop(&mut self) {
+        self.0.mark_admission_told();
+    }
 }
 
 fn evict(state: &AppState, pool: &Pool, evicted: &Arc<Task>) {

@@ -1,5 +1,6 @@
-//! The story every adapter tells on the job's logger: first token, end, errors, and a cancel when
-//! the stream is dropped before its end (which closes the upstream request).
+//! The story every adapter tells on the job's logger: first token, end, errors, and the close of
+//! the upstream request when the stream is dropped before its end (the runner tells why: a
+//! cancel, a timeout, a client that stopped reading).
 
 use crate::{EngineEvent, TokenStream};
 use futures_util::stream::{Stream, StreamExt};
@@ -57,8 +58,8 @@ impl Stream for Narrated {
 impl Drop for Narrated {
     fn drop(&mut self) {
         if !self.finished {
-            info!(self.log, "Canceled the {} request after {} tokens; the upstream stream is closed", self.engine, self.tokens;
-                keys::ACTION => "cancel", keys::TOKENS_OUT => self.tokens);
+            info!(self.log, "Closed the {} request after {} tokens, before it ended", self.engine, self.tokens;
+                keys::ACTION => "close", keys::TOKENS_OUT => self.tokens);
         }
     }
 }

@@ -111,7 +111,7 @@ async fn canceling_mid_stream_frees_the_slot() {
     drop(stream);
     capture.expect(
         slog::Level::Info,
-        "Canceled the llama-server request after 3 tokens",
+        "Closed the llama-server request after 3 tokens, before it ended",
     );
     let started = Instant::now();
     while adapter.busy_slots().await.unwrap() != (0, 1) {

@@ -197,7 +197,11 @@ impl WorkerAdapter for MockEngine {
                 let text = std::mem::take(&mut run.tokens[i as usize]);
                 Some((Ok(EngineEvent::Token { text, index: i }), run))
             });
-            Ok(Box::pin(stream) as TokenStream)
+            Ok(adapter_api::narrated(
+                Box::pin(stream) as TokenStream,
+                log,
+                "mock engine",
+            ))
         })
     }
 }

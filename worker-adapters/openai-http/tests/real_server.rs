@@ -148,7 +148,7 @@ async fn stop_words_cancel_and_a_killed_server() {
     drop(stream);
     capture.expect(
         slog::Level::Info,
-        "Canceled the llamacpp request after 3 tokens",
+        "Closed the llamacpp request after 3 tokens, before it ended",
     );
     let client = reqwest::Client::new();
     let started = std::time::Instant::now();
