@@ -187,14 +187,11 @@ fn port_of(url: &str) -> Option<u16> {
 /// One replica per configured `llama-server` URL; a replica is ready when its `/health` says so.
 /// The engine version is the first ready server's `build_info`.
 pub async fn llamacpp_generation(root: &Logger, pc: &PoolConfig) -> (String, Generation) {
-    let adapters: Vec<Arc<LlamaCppAdapter>> = pc
-        .urls
-        .iter()
-        .map(|u| Arc::new(LlamaCppAdapter::new(u.clone())))
-        .collect();
+    // The first probe runs before the replicas' loggers exist (they name the engine version).
     let mut health = Vec::new();
     let mut engine_version = None;
-    for adapter in &adapters {
+    for url in &pc.urls {
+        let adapter = LlamaCppAdapter::new(url.clone());
         let ready = matches!(adapter.health().await, Ok(EngineHealth::Ready));
         if ready && engine_version.is_none() {
             engine_version = adapter.engine_version().await.ok();
@@ -211,14 +208,14 @@ pub async fn llamacpp_generation(root: &Logger, pc: &PoolConfig) -> (String, Gen
             model_ref: pc.model_ref.clone(),
         },
     );
-    let replicas = adapters
+    let replicas = health
         .into_iter()
-        .zip(health)
         .zip(&pc.urls)
         .enumerate()
-        .map(|(i, ((adapter, ready), url))| {
+        .map(|(i, (ready, url))| {
             let id = format!("{}-r{i}", pc.id);
             let replica_log = logging::replica(&pool_log, &id, port_of(&display_url(url)));
+            let adapter = Arc::new(LlamaCppAdapter::new(url.clone()).with_log(&replica_log));
             let url = display_url(url);
             if ready {
                 info!(replica_log, "Replica {} is ready: llama-server {} at {}", id, engine_version, url;

@@ -165,11 +165,16 @@ async fn replicas_follow_their_engine_health() {
     daemon
         .capture
         .expect(Level::Warning, "Replica tiny-r0 is not ready");
+    daemon
+        .narrated("Not ready: none of 1 pools can take tasks")
+        .await;
 
     let mut server = LlamaServer::start_on(&model, 1, port);
     daemon
         .narrated("Replica tiny-r0 is ready: its engine answers its health check")
         .await;
+    let ready = daemon.narrated("Ready: 1 of 1 pools can take tasks").await;
+    assert_eq!(ready.str("actor"), Some("orchestratord"));
     let body = llamacpp_task(4);
     let id = daemon.admit(&body).await;
     assert_eq!(daemon.events(&id).await.last().unwrap().event, "end");
@@ -178,6 +183,7 @@ async fn replicas_follow_their_engine_health() {
     daemon
         .narrated("Replica tiny-r0 is not ready and takes no new leases")
         .await;
+    daemon.narrated("Not ready: none of 1 pools").await;
     let late = llamacpp_task(4);
     assert_eq!(daemon.submit(&late).await.status(), 503);
 }

@@ -3,6 +3,8 @@
 
 use crate::AdapterError;
 use llorch_api_types::ErrorCode;
+use logging::keys;
+use slog::{debug, Logger};
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -103,8 +105,10 @@ pub async fn get_json(
     client: &reqwest::Client,
     url: &str,
     engine: &str,
+    log: &Logger,
 ) -> Result<serde_json::Value, AdapterError> {
-    retry_idempotent(3, || async {
+    let path = reqwest::Url::parse(url).map_or_else(|_| String::new(), |u| u.path().to_string());
+    retry_idempotent(log, &format!("GET {path} of {engine}"), 3, || async {
         let response = client
             .get(url)
             .timeout(CONTROL_TIMEOUT)
@@ -129,9 +133,15 @@ pub async fn get_json(
     .await
 }
 
-/// Runs an idempotent call up to `attempts` times, with jittered exponential backoff
-/// (50 ms, 100 ms, … ± 25 %) between tries. Never use it for a generation request.
-pub async fn retry_idempotent<T, F, Fut>(attempts: u32, mut call: F) -> Result<T, AdapterError>
+/// Runs an idempotent call (`what`, as narrated) up to `attempts` times, with jittered exponential
+/// backoff (50 ms, 100 ms, … ± 25 %) between tries, each retry told at debug on `log`. Never use
+/// it for a generation request.
+pub async fn retry_idempotent<T, F, Fut>(
+    log: &Logger,
+    what: &str,
+    attempts: u32,
+    mut call: F,
+) -> Result<T, AdapterError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AdapterError>>,
@@ -142,12 +152,15 @@ where
         match call().await {
             Ok(value) => return Ok(value),
             Err(error) if attempt >= attempts || !error.retriable => return Err(error),
-            Err(_) => {
+            Err(error) => {
                 let nanos = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.subsec_nanos());
                 let jitter = delay_ms / 4;
                 let wait = delay_ms - jitter + u64::from(nanos) % (2 * jitter + 1);
+                debug!(log, "Retrying {}: attempt {} of {} failed ({}); next try in {} ms",
+                    what, attempt, attempts, error.message, wait;
+                    "attempt" => attempt, keys::BACKOFF_MS => wait, keys::ERROR_KIND => error.code.as_str());
                 tokio::time::sleep(Duration::from_millis(wait)).await;
                 delay_ms *= 2;
                 attempt += 1;
@@ -183,16 +196,26 @@ mod tests {
 
     #[tokio::test]
     async fn idempotent_calls_are_retried_and_refusals_are_not() {
+        let (log, capture) = logging::Capture::logger();
         let calls = Cell::new(0);
-        let result = retry_idempotent(3, || {
+        let result = retry_idempotent(&log, "GET /health of test", 3, || {
             calls.set(calls.get() + 1);
             async { Err::<(), _>(AdapterError::new(ErrorCode::WorkerReset, "down", true)) }
         })
         .await;
         assert!(result.is_err());
         assert_eq!(calls.get(), 3);
+        let retries: Vec<_> = capture
+            .records()
+            .into_iter()
+            .filter(|r| r.msg.starts_with("Retrying GET /health of test: attempt"))
+            .collect();
+        assert_eq!(retries.len(), 2, "each retry is told");
+        assert_eq!(retries[0].level, slog::Level::Debug);
+        assert!(retries[0].has("backoff_ms"), "{:?}", retries[0]);
+        assert_eq!(retries[1].u64("attempt"), Some(2));
         calls.set(0);
-        let result = retry_idempotent(3, || {
+        let result = retry_idempotent(&log, "GET /health of test", 3, || {
             calls.set(calls.get() + 1);
             async { Err::<(), _>(AdapterError::new(ErrorCode::InvalidParams, "no", false)) }
         })

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use slog::{debug, info, warn, Logger};
 
 pub struct LlamaCppAdapter {
+    log: slog::Logger,
     base: String,
     client: reqwest::Client,
 }
@@ -46,15 +47,23 @@ impl LlamaCppAdapter {
     pub fn new(base: impl Into<String>) -> Self {
         let client = adapter_api::http::client();
         LlamaCppAdapter {
+            log: slog::Logger::root(slog::Discard, slog::o!()),
             base: base.into().trim_end_matches('/').to_string(),
             client,
         }
     }
 
+    /// Control calls (health, props, retries) narrate on `log`, with `actor` = this adapter.
+    pub fn with_log(mut self, log: &slog::Logger) -> Self {
+        self.log = logging::component(log, "llamacpp-http");
+        self
+    }
+
     /// How many of the server's slots are generating right now, out of how many (`/slots`).
     pub async fn busy_slots(&self) -> Result<(usize, usize), AdapterError> {
         let url = format!("{}/slots", self.base);
-        let slots = adapter_api::http::get_json(&self.client, &url, "llama-server").await?;
+        let slots =
+            adapter_api::http::get_json(&self.client, &url, "llama-server", &self.log).await?;
         let slots = slots.as_array().map(Vec::as_slice).unwrap_or_default();
         let busy = slots.iter().filter(|s| s["is_processing"] == true).count();
         Ok((busy, slots.len()))
@@ -88,7 +97,7 @@ impl WorkerAdapter for LlamaCppAdapter {
     fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
         Box::pin(async move {
             let url = format!("{}/props", self.base);
-            adapter_api::http::get_json(&self.client, &url, "llama-server").await
+            adapter_api::http::get_json(&self.client, &url, "llama-server", &self.log).await
         })
     }
 

@@ -19,6 +19,7 @@ pub enum Api {
 }
 
 pub struct OpenAiAdapter {
+    log: slog::Logger,
     engine: &'static str,
     base: String,
     model: String,
@@ -85,6 +86,7 @@ impl OpenAiAdapter {
         api: Api,
     ) -> Self {
         OpenAiAdapter {
+            log: slog::Logger::root(slog::Discard, slog::o!()),
             engine,
             base: base.into().trim_end_matches('/').to_string(),
             model: model.into(),
@@ -92,6 +94,12 @@ impl OpenAiAdapter {
             api_key: None,
             client: adapter_api::http::client(),
         }
+    }
+
+    /// Control calls (health, props, retries) narrate on `log`, with `actor` = this adapter.
+    pub fn with_log(mut self, log: &slog::Logger) -> Self {
+        self.log = logging::component(log, "openai-http");
+        self
     }
 
     pub fn with_api_key(mut self, key: Secret<String>) -> Self {
@@ -107,7 +115,7 @@ impl OpenAiAdapter {
     }
 
     async fn models(&self) -> Result<serde_json::Value, AdapterError> {
-        adapter_api::http::retry_idempotent(3, || async {
+        adapter_api::http::retry_idempotent(&self.log, "GET /v1/models", 3, || async {
             let response = self
                 .authorized(self.client.get(format!("{}/v1/models", self.base)))
                 .timeout(adapter_api::http::CONTROL_TIMEOUT)

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use slog::{info, warn, Logger};
 
 pub struct TgiAdapter {
+    log: slog::Logger,
     base: String,
     client: reqwest::Client,
 }
@@ -50,9 +51,16 @@ fn stop_reason(finish: &str) -> StopReason {
 impl TgiAdapter {
     pub fn new(base: impl Into<String>) -> Self {
         TgiAdapter {
+            log: slog::Logger::root(slog::Discard, slog::o!()),
             base: base.into().trim_end_matches('/').to_string(),
             client: adapter_api::http::client(),
         }
+    }
+
+    /// Control calls (health, props, retries) narrate on `log`, with `actor` = this adapter.
+    pub fn with_log(mut self, log: &slog::Logger) -> Self {
+        self.log = logging::component(log, "tgi-http");
+        self
     }
 }
 
@@ -71,7 +79,7 @@ impl WorkerAdapter for TgiAdapter {
     fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
         Box::pin(async move {
             let url = format!("{}/info", self.base);
-            adapter_api::http::get_json(&self.client, &url, "tgi").await
+            adapter_api::http::get_json(&self.client, &url, "tgi", &self.log).await
         })
     }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use slog::{info, warn, Logger};
 
 pub struct TritonAdapter {
+    log: slog::Logger,
     base: String,
     model: String,
     client: reqwest::Client,
@@ -29,10 +30,17 @@ struct Response {
 impl TritonAdapter {
     pub fn new(base: impl Into<String>, model: impl Into<String>) -> Self {
         TritonAdapter {
+            log: slog::Logger::root(slog::Discard, slog::o!()),
             base: base.into().trim_end_matches('/').to_string(),
             model: model.into(),
             client: adapter_api::http::client(),
         }
+    }
+
+    /// Control calls (health, props, retries) narrate on `log`, with `actor` = this adapter.
+    pub fn with_log(mut self, log: &slog::Logger) -> Self {
+        self.log = logging::component(log, "triton");
+        self
     }
 }
 
@@ -51,7 +59,7 @@ impl WorkerAdapter for TritonAdapter {
     fn props(&self) -> BoxFuture<'_, Result<serde_json::Value, AdapterError>> {
         Box::pin(async move {
             let url = format!("{}/v2", self.base);
-            adapter_api::http::get_json(&self.client, &url, "triton").await
+            adapter_api::http::get_json(&self.client, &url, "triton", &self.log).await
         })
     }
 
