@@ -9,20 +9,26 @@ use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
-    /// Human-readable lines on stderr.
+    /// Compact human-readable lines on stderr: the record's own fields, context said once.
     Pretty,
+    /// Human-readable lines on stderr with every field on every line.
+    PrettyFull,
     /// One JSON object per line on stdout.
     Json,
-    /// Both at once.
+    /// `Pretty` and `Json` at once.
     Both,
+    /// `PrettyFull` and `Json` at once.
+    BothFull,
 }
 
 impl LogFormat {
     pub fn parse(text: &str) -> Option<LogFormat> {
         match text.trim().to_ascii_lowercase().as_str() {
             "pretty" => Some(LogFormat::Pretty),
+            "pretty-full" => Some(LogFormat::PrettyFull),
             "json" => Some(LogFormat::Json),
             "both" => Some(LogFormat::Both),
+            "both-full" => Some(LogFormat::BothFull),
             _ => None,
         }
     }
@@ -30,17 +36,27 @@ impl LogFormat {
     pub fn as_str(self) -> &'static str {
         match self {
             LogFormat::Pretty => "pretty",
+            LogFormat::PrettyFull => "pretty-full",
             LogFormat::Json => "json",
             LogFormat::Both => "both",
+            LogFormat::BothFull => "both-full",
         }
     }
 
     pub(crate) fn pretty(self) -> bool {
-        matches!(self, LogFormat::Pretty | LogFormat::Both)
+        !matches!(self, LogFormat::Json)
+    }
+
+    /// The pretty sink writes every field on every line rather than the compact view.
+    pub(crate) fn full(self) -> bool {
+        matches!(self, LogFormat::PrettyFull | LogFormat::BothFull)
     }
 
     pub(crate) fn json(self) -> bool {
-        matches!(self, LogFormat::Json | LogFormat::Both)
+        matches!(
+            self,
+            LogFormat::Json | LogFormat::Both | LogFormat::BothFull
+        )
     }
 }
 
@@ -77,7 +93,8 @@ impl fmt::Display for ConfigError {
             ConfigError::Level { variable, error } => write!(f, "{variable}: {error}"),
             ConfigError::Format(value) => write!(
                 f,
-                "LLORCH_LOG_FORMAT: {value:?} is not a log format (expected pretty, json or both)"
+                "LLORCH_LOG_FORMAT: {value:?} is not a log format (expected pretty, pretty-full, \
+                 json, both or both-full)"
             ),
             ConfigError::NotUnicode { variable, value } => write!(
                 f,
@@ -215,6 +232,25 @@ mod tests {
         assert!(e.to_string().starts_with("RUST_LOG:"));
         let e = read(&[("LLORCH_LOG_FORMAT", "xml")], false).unwrap_err();
         assert!(e.to_string().contains("xml"));
+    }
+
+    #[test]
+    fn full_pretty_formats_parse_and_round_trip() {
+        for (text, pretty, full, json) in [
+            ("pretty", true, false, false),
+            ("pretty-full", true, true, false),
+            ("json", false, false, true),
+            ("both", true, false, true),
+            ("Both-Full", true, true, true),
+        ] {
+            let f = LogFormat::parse(text).unwrap();
+            assert_eq!(
+                (f.pretty(), f.full(), f.json()),
+                (pretty, full, json),
+                "{text}"
+            );
+            assert_eq!(f.as_str(), text.to_ascii_lowercase());
+        }
     }
 
     #[test]

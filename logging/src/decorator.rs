@@ -1,7 +1,8 @@
 //! A slog-term decorator that writes ANSI colours into any writer. slog-term's own
 //! `TermDecorator` writes straight to the terminal, which would put a blocking write on the log
 //! worker; this one writes into the sink's staging buffer, like the plain one, so a colour
-//! terminal goes through the same writer thread as every other output.
+//! terminal goes through the same writer thread as every other output. Levels are coloured,
+//! the sentence and keys bold; the time and the "who" (`start_location`) are dimmed.
 
 use slog::{Level, OwnedKVList, Record};
 use slog_term::{Decorator, RecordDecorator};
@@ -10,6 +11,7 @@ use std::io::{self, Write};
 
 const RESET: &[u8] = b"\x1b[0m";
 const BOLD: &[u8] = b"\x1b[1m";
+const DIM: &[u8] = b"\x1b[2m";
 
 fn level_colour(level: Level) -> &'static [u8] {
     match level {
@@ -88,6 +90,15 @@ impl<W: Write> RecordDecorator for AnsiRecord<'_, W> {
     fn start_msg(&mut self) -> io::Result<()> {
         self.start_key()
     }
+
+    fn start_timestamp(&mut self) -> io::Result<()> {
+        self.reset()?;
+        self.style(DIM)
+    }
+
+    fn start_location(&mut self) -> io::Result<()> {
+        self.start_timestamp()
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +130,7 @@ mod tests {
         assert!(text.contains("\x1b[33mWARN\x1b[0m"), "{text:?}");
         assert!(text.contains("\x1b[1mStalled\x1b[0m"), "{text:?}");
         assert!(text.contains("\x1b[1mpool_id\x1b[0m"), "{text:?}");
+        assert!(text.starts_with("\x1b[2m"), "the time is dimmed: {text:?}");
         assert!(text.ends_with('\n'));
     }
 }

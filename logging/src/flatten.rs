@@ -1,7 +1,9 @@
 //! One narration record as every sink sees it: the logger's inherited fields root → leaf, then
-//! the record's own fields in the order written, each key once (the most specific value wins),
+//! the record's own fields in the order written, each key once (the most specific value wins; a
+//! record field that overrides an inherited key takes its place among the record's own),
 //! sensitive keys redacted, and the keys every JSON line starts with (`ts`, `level`, `msg`)
-//! renamed when a field uses them (`msg` → `field_msg`). Built with reusable buffers: no allocation per record once warm.
+//! renamed when a field uses them (`msg` → `field_msg`). Built with reusable buffers: no
+//! allocation per record once warm.
 
 use crate::redact::{SensitiveKeyCache, REDACTED};
 use slog::{Key, Level, OwnedKVList, Record, Serializer, KV};
@@ -50,6 +52,8 @@ pub struct FlatRecord {
     msg: String,
     text: String,
     fields: Vec<(Key, Slot)>,
+    /// How many of `fields`, from the start, come from the logger rather than the record.
+    inherited: usize,
 }
 
 impl FlatRecord {
@@ -82,6 +86,17 @@ impl FlatRecord {
         self.fields
             .iter()
             .map(move |(k, slot)| (*k, self.value(*slot)))
+    }
+
+    /// The fields the logger carried (root → leaf) that the record did not override.
+    pub fn inherited_fields(&self) -> impl Iterator<Item = (&'static str, FieldValue<'_>)> + '_ {
+        self.fields().take(self.inherited)
+    }
+
+    /// The fields the record itself passed, in the order written, overrides of inherited keys
+    /// included (and a bridged record's `target`).
+    pub fn own_fields(&self) -> impl Iterator<Item = (&'static str, FieldValue<'_>)> + '_ {
+        self.fields().skip(self.inherited)
     }
 
     pub fn field(&self, key: &str) -> Option<FieldValue<'_>> {
@@ -126,6 +141,7 @@ impl Flattener {
                 msg: String::with_capacity(256),
                 text: String::with_capacity(1024),
                 fields: Vec::with_capacity(32),
+                inherited: 0,
             },
             keys: SensitiveKeyCache::new(),
         }
@@ -158,20 +174,32 @@ impl Flattener {
             let _ = collector.emit_str(crate::keys::TARGET, record.tag());
         }
 
-        dedup_most_specific_wins(&mut flat.fields);
+        flat.inherited = inherited;
+        dedup_most_specific_wins(&mut flat.fields, &mut flat.inherited);
         &self.record
     }
 }
 
-fn dedup_most_specific_wins(fields: &mut Vec<(Key, Slot)>) {
+/// Keeps each key once with its most specific value. Within the inherited part, or within the
+/// record's own, the value moves to the key's first place; a record field that overrides an
+/// inherited key stays where the record wrote it, so it counts as the record's own.
+fn dedup_most_specific_wins(fields: &mut Vec<(Key, Slot)>, inherited: &mut usize) {
     let mut i = 1;
     while i < fields.len() {
         let key = fields[i].0;
-        if let Some(first) = fields[..i].iter().position(|(k, _)| *k == key) {
-            fields[first].1 = fields[i].1;
-            fields.remove(i);
-        } else {
-            i += 1;
+        match fields[..i].iter().position(|(k, _)| *k == key) {
+            Some(first) if first < *inherited && i >= *inherited => {
+                fields.remove(first);
+                *inherited -= 1;
+            }
+            Some(first) => {
+                fields[first].1 = fields[i].1;
+                fields.remove(i);
+                if i < *inherited {
+                    *inherited -= 1;
+                }
+            }
+            None => i += 1,
         }
     }
 }
@@ -369,6 +397,40 @@ mod tests {
         let actors: Vec<_> = got[0].1.iter().filter(|(k, _)| k == "actor").collect();
         assert_eq!(actors.len(), 1);
         assert_eq!(actors[0].1, "adapter");
+    }
+
+    #[test]
+    fn a_record_field_that_overrides_context_is_the_records_own() {
+        type Splits = Arc<Mutex<Vec<[Vec<String>; 2]>>>;
+        struct Split(Mutex<Flattener>, Splits);
+        impl Drain for Split {
+            type Ok = ();
+            type Err = slog::Never;
+            fn log(&self, r: &Record, v: &OwnedKVList) -> Result<(), slog::Never> {
+                let mut f = self.0.lock().unwrap();
+                let flat = f.flatten(r, v);
+                let show = |(k, v): (&str, FieldValue)| format!("{k}={v}");
+                let split = [
+                    flat.inherited_fields().map(show).collect(),
+                    flat.own_fields().map(show).collect(),
+                ];
+                self.1.lock().unwrap().push(split);
+                Ok(())
+            }
+        }
+        let seen = Splits::default();
+        let root = Logger::root(
+            Split(Mutex::new(Flattener::new()), seen.clone()),
+            o!("bin" => "t", "actor" => "root"),
+        );
+        let leaf = root.new(o!("model_ref" => "old", "actor" => "leaf"));
+        slog::info!(leaf, "x"; "n" => 1u8, "model_ref" => "new", "n" => 2u8);
+        slog::info!(leaf, "y");
+        let got = seen.lock().unwrap();
+        assert_eq!(got[0][0], ["bin=t", "actor=leaf"]);
+        assert_eq!(got[0][1], ["n=2", "model_ref=new"]);
+        assert_eq!(got[1][0], ["bin=t", "actor=leaf", "model_ref=old"]);
+        assert!(got[1][1].is_empty());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Narration for llama-orch: one root `slog::Logger` per binary, passed explicitly down the
 //! hierarchy root → component → pool → replica → job, written by an async worker to a pretty
-//! terminal sink and a JSON sink at once. See `docs/narration.md`.
+//! terminal sink (compact by default, every field with `pretty-full`) and a JSON sink at once.
+//! See `docs/narration.md`.
 
 pub mod keys;
 
 mod bridge;
 mod capture;
+mod compact;
 mod config;
 mod context;
 mod decorator;
@@ -37,10 +39,11 @@ pub use sinks::SHUTDOWN_FLUSH;
 pub use slog;
 pub use stats::{LogStats, LossReason, ALL_SINKS};
 
+use compact::CompactFormat;
 use level_filter::{FilterState, LevelFilter};
 use notices::Notices;
 use router::{FlushSignal, Router, WorkerState};
-use sinks::{Sink, SinkSet, Staging};
+use sinks::{DrainFormat, FlatFormat, Sink, SinkSet, Staging};
 use slog::{o, FnValue, Level, Logger, PushFnValue};
 use std::io::Write;
 use std::sync::Arc;
@@ -107,6 +110,7 @@ pub struct LoggerBuilder {
     taps: Vec<Box<dyn NarrationTap>>,
     channel_size: usize,
     globals: bool,
+    utc_times: bool,
 }
 
 impl LoggerBuilder {
@@ -120,6 +124,7 @@ impl LoggerBuilder {
             taps: Vec::new(),
             channel_size: DEFAULT_CHANNEL_SIZE,
             globals: true,
+            utc_times: false,
         }
     }
 
@@ -158,17 +163,29 @@ impl LoggerBuilder {
         self
     }
 
+    /// Show the compact pretty view's times in UTC rather than local time.
+    pub fn utc_times(mut self) -> Self {
+        self.utc_times = true;
+        self
+    }
+
     pub fn build(self) -> Result<(Logger, LogGuard), ConfigError> {
+        // Before this builder starts any thread: see `timestamp::local_offset`.
+        let local_offset = if self.utc_times {
+            None
+        } else {
+            timestamp::local_offset()
+        };
         let stats = Arc::new(LogStats::default());
         let notices = Arc::new(Notices::default());
         let mut sinks = Vec::new();
         if self.config.format.pretty() {
-            sinks.push(pretty_sink(
-                self.config.color,
-                self.stderr,
-                &stats,
-                &notices,
-            ));
+            let pretty = PrettyView {
+                color: self.config.color,
+                full: self.config.format.full(),
+                local_offset,
+            };
+            sinks.push(pretty.sink(self.stderr, &stats, &notices));
         }
         if self.config.format.json() {
             sinks.push(json_sink("json", self.stdout, &stats, &notices));
@@ -229,27 +246,47 @@ impl LoggerBuilder {
     }
 }
 
-fn pretty_sink(
+/// How the pretty sink writes: in colour or not, compact or full, times at which offset.
+struct PrettyView {
     color: bool,
-    out: Box<dyn Write + Send>,
-    stats: &Arc<LogStats>,
-    notices: &Arc<Notices>,
-) -> Sink {
-    let staging = Staging::default();
-    let drain: sinks::SinkDrain = if color {
-        Box::new(
-            slog_term::FullFormat::new(decorator::AnsiDecorator::new(staging.buffered()))
-                .use_custom_timestamp(timestamp::write_pretty)
-                .build(),
-        )
-    } else {
-        Box::new(
-            slog_term::FullFormat::new(slog_term::PlainDecorator::new(staging.buffered()))
-                .use_custom_timestamp(timestamp::write_pretty)
-                .build(),
-        )
-    };
-    Sink::new("pretty", true, drain, staging, out, stats, notices)
+    full: bool,
+    local_offset: Option<time::UtcOffset>,
+}
+
+impl PrettyView {
+    fn sink(
+        self,
+        out: Box<dyn Write + Send>,
+        stats: &Arc<LogStats>,
+        notices: &Arc<Notices>,
+    ) -> Sink {
+        let staging = Staging::default();
+        let buffered = staging.buffered();
+        let format: Box<dyn FlatFormat> = match (self.full, self.color) {
+            (false, true) => Box::new(CompactFormat::new(
+                decorator::AnsiDecorator::new(buffered),
+                self.local_offset,
+            )),
+            (false, false) => Box::new(CompactFormat::new(
+                slog_term::PlainDecorator::new(buffered),
+                self.local_offset,
+            )),
+            (true, true) => full_format(decorator::AnsiDecorator::new(buffered)),
+            (true, false) => full_format(slog_term::PlainDecorator::new(buffered)),
+        };
+        Sink::new("pretty", format, staging, out, stats, notices)
+    }
+}
+
+/// slog-term's full format: every field of every record, escaped for a terminal.
+fn full_format<D: slog_term::Decorator + Send + 'static>(decorator: D) -> Box<dyn FlatFormat> {
+    let drain = slog_term::FullFormat::new(decorator)
+        .use_custom_timestamp(timestamp::write_pretty)
+        .build();
+    Box::new(DrainFormat {
+        drain: Box::new(drain),
+        escape: true,
+    })
 }
 
 fn json_sink(
@@ -269,7 +306,11 @@ fn json_sink(
             keys::TS => PushFnValue(|_, ser| timestamp::with_rfc3339(|ts| ser.emit(ts))),
         ))
         .build();
-    Sink::new(name, false, Box::new(drain), staging, out, stats, notices)
+    let format = DrainFormat {
+        drain: Box::new(drain),
+        escape: false,
+    };
+    Sink::new(name, Box::new(format), staging, out, stats, notices)
 }
 
 /// Keeps the logging worker alive; dropping it writes out every record logged before.

@@ -67,42 +67,23 @@ const FLUSH_WAIT: Duration = Duration::from_secs(2);
 /// How long shutdown waits for the writers to write what is queued.
 pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 
-pub(crate) type SinkDrain = Box<dyn Drain<Ok = (), Err = io::Error> + Send>;
-
-pub(crate) struct Sink {
-    name: &'static str,
-    escape: bool,
-    drain: SinkDrain,
-    staging: Staging,
-    staged_records: u64,
-    output: Option<Output>,
-    formatter_failed: bool,
+/// Writes one flattened record into a sink's staging buffer. `record` is the slog record it
+/// came from (level, location, tag); its fields are read from `flat`.
+pub(crate) trait FlatFormat: Send {
+    fn format(&mut self, record: &Record, flat: &FlatRecord) -> io::Result<()>;
 }
 
-impl Sink {
-    /// A sink named `name` (the `sink` label of its counters) whose formatter writes through
-    /// `staging` and whose records reach `out` whole, on a writer thread of its own.
-    pub(crate) fn new(
-        name: &'static str,
-        escape: bool,
-        drain: SinkDrain,
-        staging: Staging,
-        out: Out,
-        stats: &Arc<LogStats>,
-        notices: &Arc<Notices>,
-    ) -> Self {
-        Sink {
-            name,
-            escape,
-            drain,
-            staging,
-            staged_records: 0,
-            output: Some(Output::spawn(name, out, stats.clone(), notices.clone())),
-            formatter_failed: false,
-        }
-    }
+pub(crate) type SinkDrain = Box<dyn Drain<Ok = (), Err = io::Error> + Send>;
 
-    fn format(&self, record: &Record, flat: &FlatRecord) -> io::Result<()> {
+/// A slog drain (slog-json, slog-term's full format) fed a rebuilt record whose fields are the
+/// flattened ones, escaped for a terminal when `escape` is set.
+pub(crate) struct DrainFormat {
+    pub(crate) drain: SinkDrain,
+    pub(crate) escape: bool,
+}
+
+impl FlatFormat for DrainFormat {
+    fn format(&mut self, record: &Record, flat: &FlatRecord) -> io::Result<()> {
         let msg = if self.escape {
             escape_for_terminal(flat.msg())
         } else {
@@ -121,6 +102,41 @@ impl Sink {
             &Record::new(&statics, &format_args!("{msg}"), BorrowedKV(&fields)),
             empty_values(),
         )
+    }
+}
+
+pub(crate) struct Sink {
+    name: &'static str,
+    format: Box<dyn FlatFormat>,
+    staging: Staging,
+    staged_records: u64,
+    output: Option<Output>,
+    formatter_failed: bool,
+}
+
+impl Sink {
+    /// A sink named `name` (the `sink` label of its counters) whose formatter writes through
+    /// `staging` and whose records reach `out` whole, on a writer thread of its own.
+    pub(crate) fn new(
+        name: &'static str,
+        format: Box<dyn FlatFormat>,
+        staging: Staging,
+        out: Out,
+        stats: &Arc<LogStats>,
+        notices: &Arc<Notices>,
+    ) -> Self {
+        Sink {
+            name,
+            format,
+            staging,
+            staged_records: 0,
+            output: Some(Output::spawn(name, out, stats.clone(), notices.clone())),
+            formatter_failed: false,
+        }
+    }
+
+    fn format(&mut self, record: &Record, flat: &FlatRecord) -> io::Result<()> {
+        self.format.format(record, flat)
     }
 
     /// Hands what is staged to the writer thread.

@@ -1,8 +1,9 @@
-//! The time of the record being written, set once by the worker and read by every sink.
+//! The time of the record being written, set once by the worker and read by every sink, and
+//! the local UTC offset the compact pretty view shows it in.
 
 use std::cell::Cell;
 use std::io;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 
 thread_local! {
     static CURRENT: Cell<OffsetDateTime> = const { Cell::new(OffsetDateTime::UNIX_EPOCH) };
@@ -61,4 +62,28 @@ pub(crate) fn with_rfc3339<R>(f: impl FnOnce(&str) -> R) -> R {
     let _ = write_rfc3339(&mut cursor);
     let len = cursor.position() as usize;
     f(std::str::from_utf8(&buf[..len]).unwrap_or(""))
+}
+
+/// The offset of local time, or `None` when it cannot be known. Asked once, before the logger
+/// starts its threads: the `time` crate refuses to read the time zone in a process with more
+/// than one thread (another thread could change the environment meanwhile).
+pub(crate) fn local_offset() -> Option<UtcOffset> {
+    UtcOffset::current_local_offset().ok()
+}
+
+/// For people, short: `13:48:55.123` in the time zone of `offset`.
+pub(crate) fn write_short(
+    t: OffsetDateTime,
+    offset: UtcOffset,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    let t = t.checked_to_offset(offset).unwrap_or(t);
+    write!(
+        out,
+        "{:02}:{:02}:{:02}.{:03}",
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }

@@ -59,13 +59,17 @@ fn json_lines_carry_ts_level_msg_then_fields_root_to_leaf_once_each() {
             "job_id",
             "session_id",
             "correlation_id",
-            "actor",
             "first_token_ms",
+            "actor",
         ]
     );
     assert_eq!(first.str("level"), "info");
     assert_eq!(first.str("msg"), "Streamed first token after 12 ms");
-    assert_eq!(first.str("actor"), "adapter", "the record's own value wins");
+    assert_eq!(
+        first.str("actor"),
+        "adapter",
+        "the record's own value wins, in the record's place"
+    );
     assert_eq!(first.get("first_token_ms").unwrap(), 12);
     assert_eq!(first.get("port").unwrap(), 8081);
     let ts = first.str("ts");
@@ -112,12 +116,18 @@ fn both_formats_narrate_the_same_records() {
     let json_lines = json.lines();
     let pretty_lines = pretty.lines();
     assert_eq!(json_lines.len(), 50);
-    assert_eq!(pretty_lines.len(), 50);
-    for (i, (j, p)) in json_lines.iter().zip(&pretty_lines).enumerate() {
+    assert_eq!(
+        pretty_lines.len(),
+        51,
+        "the process's context once, then 50 records"
+    );
+    assert!(pretty_lines[0].contains("bin=test version=0.0.0 pid="));
+    let pretty_lines = &pretty_lines[1..];
+    for (i, (j, p)) in json_lines.iter().zip(pretty_lines).enumerate() {
         let msg = format!("Accepted task; queued at position {i}");
         assert_eq!(Line::parse(j).str("msg"), msg);
         assert!(
-            p.contains(&msg) && p.contains(&format!("queue_position: {i}")),
+            p.contains(&msg) && p.ends_with(&format!("  queue_position={i}")),
             "{p}"
         );
         assert!(p.contains("INFO"), "{p}");
@@ -133,7 +143,11 @@ fn pretty_output_neutralises_escape_sequences_from_data() {
     drop(guard);
 
     let text = pretty.text();
-    assert_eq!(text.lines().count(), 1, "no forged lines: {text}");
+    assert_eq!(
+        text.lines().count(),
+        2,
+        "the context line and the record, no forged lines: {text}"
+    );
     assert!(
         !text.chars().any(|c| c.is_control() && c != '\n'),
         "control characters reached the terminal: {text:?}"
@@ -169,8 +183,7 @@ fn pretty_output_cannot_be_forged_with_backslashes() {
     info!(root, "Engine said"; "real" => "a\nb", "spelt" => "a\\nb");
     drop(guard);
     let text = pretty.text();
-    assert!(text.contains("real: a\\nb"), "{text}");
-    assert!(text.contains("spelt: a\\\\nb"), "{text}");
+    assert!(text.contains("  real=a\\nb spelt=a\\\\nb\n"), "{text}");
 }
 
 #[test]
