@@ -140,7 +140,8 @@ pub async fn create(
             })
             .inc();
         warn!(ctx.log, "Rejected task: {}", error.envelope.message;
-            keys::ACTION => "admit", keys::ERROR_KIND => error.envelope.code.as_str());
+            keys::ACTION => "admit", keys::ERROR_KIND => error.envelope.code.as_str(),
+            keys::RETRY_AFTER_MS => error.envelope.retry_after_ms);
         error
     };
     if state.shutting_down() {
