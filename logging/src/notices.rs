@@ -13,15 +13,26 @@ pub(crate) struct Notice {
     pub(crate) level: Level,
     pub(crate) message: String,
     pub(crate) count: u64,
+    /// The I/O error that caused it, if any.
+    pub(crate) error: Option<String>,
 }
 
 impl Notice {
+    /// The notice of a failed write, with its error.
+    pub(crate) fn failed(sink: &'static str, message: String, error: &std::io::Error) -> Notice {
+        Notice {
+            error: Some(error.to_string()),
+            ..Notice::error(sink, message)
+        }
+    }
+
     pub(crate) fn error(sink: &'static str, message: String) -> Notice {
         Notice {
             sink,
             level: Level::Error,
             message,
             count: 0,
+            error: None,
         }
     }
 
@@ -31,6 +42,7 @@ impl Notice {
             level: Level::Warning,
             message,
             count,
+            error: None,
         }
     }
 }

@@ -252,7 +252,7 @@ impl Writer {
         shared.stats.count_lost(shared.name, reason, lost);
         self.lost_while_failing += lost;
         if self.failing.replace(reason) != Some(reason) {
-            shared.notices.push(Notice::error(
+            shared.notices.push(Notice::failed(
                 shared.name,
                 format!(
                     "The {} log sink failed to write ({error}); its records are counted as lost \
@@ -260,6 +260,7 @@ impl Writer {
                     describe(shared.name),
                     reason.as_str()
                 ),
+                error,
             ));
         }
     }

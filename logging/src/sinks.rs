@@ -236,13 +236,14 @@ impl SinkSet {
             if !others && notice.sink != "pretty" {
                 last_resort(&notice.message);
             }
-            own_record(
-                notice.level,
-                &notice.message,
-                notice.sink,
-                notice.count,
-                |record| self.dispatch(record, empty_values(), true, Some(notice.sink)),
-            );
+            let own = Own {
+                level: notice.level,
+                message: &notice.message,
+                sink: notice.sink,
+                count: notice.count,
+                error: notice.error.as_deref(),
+            };
+            own.record(|record| self.dispatch(record, empty_values(), true, Some(notice.sink)));
         }
     }
 
@@ -291,7 +292,14 @@ impl SinkSet {
         let mut told = false;
         for (sink, out) in &mut finished {
             let Some(out) = out else { continue };
-            let formatted = own_record(Level::Warning, &message, sink.name, total, |record| {
+            let own = Own {
+                level: Level::Warning,
+                message: &message,
+                sink: sink.name,
+                count: total,
+                error: None,
+            };
+            let formatted = own.record(|record| {
                 let mut flattener = self.flattener.borrow_mut();
                 let flat = flattener.flatten(record, empty_values());
                 timestamp::set_current(flat.time());
@@ -315,30 +323,42 @@ impl SinkSet {
 }
 
 /// A record of the logging system's own, about `sink`.
-fn own_record<T>(
+struct Own<'a> {
     level: Level,
-    message: &str,
-    sink: &str,
+    message: &'a str,
+    sink: &'a str,
     count: u64,
-    f: impl FnOnce(&Record) -> T,
-) -> T {
-    static LOCATION: slog::RecordLocation = slog::RecordLocation {
-        file: file!(),
-        line: line!(),
-        column: column!(),
-        function: "",
-        module: module_path!(),
-    };
-    let statics = RecordStatic {
-        location: &LOCATION,
-        tag: "",
-        level,
-    };
-    f(&Record::new(
-        &statics,
-        &format_args!("{message}"),
-        slog::b!(keys::ACTOR => "logging", keys::SINK => sink, keys::COUNT => count),
-    ))
+    error: Option<&'a str>,
+}
+
+impl Own<'_> {
+    fn record<T>(&self, f: impl FnOnce(&Record) -> T) -> T {
+        static LOCATION: slog::RecordLocation = slog::RecordLocation {
+            file: file!(),
+            line: line!(),
+            column: column!(),
+            function: "",
+            module: module_path!(),
+        };
+        let statics = RecordStatic {
+            location: &LOCATION,
+            tag: "",
+            level: self.level,
+        };
+        let (actor, sink, count) = ("logging", self.sink, self.count);
+        match self.error {
+            Some(error) => f(&Record::new(
+                &statics,
+                &format_args!("{}", self.message),
+                slog::b!(keys::ACTOR => actor, keys::SINK => sink, keys::COUNT => count, keys::ERROR => error),
+            )),
+            None => f(&Record::new(
+                &statics,
+                &format_args!("{}", self.message),
+                slog::b!(keys::ACTOR => actor, keys::SINK => sink, keys::COUNT => count),
+            )),
+        }
+    }
 }
 
 /// Where the logging system tells what no sink can: stderr, from a thread of its own so that a

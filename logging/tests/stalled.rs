@@ -178,6 +178,7 @@ fn a_full_disk_is_counted_told_elsewhere_and_logging_goes_on() {
     assert_eq!(reports.len(), 1, "told once while it keeps failing");
     assert!(reports[0].str("msg").contains("No space left on device"));
     assert!(reports[0].str("msg").contains("disk_full"));
+    assert!(reports[0].str("error").contains("No space left on device"));
 }
 
 /// Accepts part of the first record, then fails once, then works.
