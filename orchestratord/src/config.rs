@@ -73,9 +73,13 @@ pub struct PoolConfig {
     /// Mock pools: how many replicas to run.
     #[serde(default)]
     pub replicas: u32,
-    /// `llamacpp` pools: the URL of each running `llama-server` replica.
+    /// Engine pools: the URL of each running engine (one replica each).
     #[serde(default)]
     pub urls: Vec<String>,
+    /// `vllm` (OpenAI-compatible) and `triton` pools: the model name the engine serves, when it
+    /// is not `model_ref`.
+    #[serde(default)]
+    pub served_model: Option<String>,
     pub slots_per_replica: u32,
     #[serde(default = "default_prompt_chars")]
     pub max_prompt_chars: usize,
@@ -137,6 +141,22 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl PoolConfig {
+    /// What pool-managerd needs of this pool.
+    pub fn spec(&self) -> pool_managerd::PoolSpec {
+        pool_managerd::PoolSpec {
+            id: self.id.clone(),
+            engine: self.engine,
+            model_ref: self.model_ref.clone(),
+            replicas: self.replicas,
+            urls: self.urls.clone(),
+            served_model: self.served_model.clone(),
+            slots_per_replica: self.slots_per_replica,
+            mock: self.mock.clone(),
+        }
+    }
+}
+
 impl Config {
     pub fn embedded() -> Config {
         Config::parse(EMBEDDED_DEFAULT, "the embedded default")
@@ -194,13 +214,14 @@ impl Config {
                 Engine::Mock if pool.replicas == 0 => {
                     return Err(format!("{}: must be at least 1", at("replicas")));
                 }
-                Engine::Llamacpp if pool.urls.is_empty() => {
+                _ if pool.engine != Engine::Mock && pool.urls.is_empty() => {
                     return Err(format!(
-                        "{}: list the URL of at least one llama-server",
-                        at("urls")
+                        "{}: list the URL of at least one running `{}` engine",
+                        at("urls"),
+                        pool.engine.as_str()
                     ));
                 }
-                Engine::Llamacpp => {
+                Engine::Llamacpp | Engine::Vllm | Engine::Tgi | Engine::Triton => {
                     if let Some(bad) = pool
                         .urls
                         .iter()
@@ -214,13 +235,6 @@ impl Config {
                     }
                 }
                 Engine::Mock => {}
-                _ => {
-                    return Err(format!(
-                        "{}: `{}` pools are not supported yet (mock and llamacpp are)",
-                        at("engine"),
-                        pool.engine.as_str()
-                    ))
-                }
             }
             for (field, value) in [
                 ("slots_per_replica", pool.slots_per_replica as u64),

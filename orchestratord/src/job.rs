@@ -55,7 +55,7 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
         .tasks_started
         .get_or_create(&Started {
             engine: pool.engine().into(),
-            engine_version: pool.engine_version.clone(),
+            engine_version: pool.engine_version(),
             pool_id: pool.id().into(),
             replica_id: replica.id.clone(),
             priority: task.priority().as_str().into(),
@@ -77,7 +77,7 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
             pool_id: pool.id().into(),
             replica_id: replica.id.clone(),
             engine: pool.engine().into(),
-            engine_version: pool.engine_version.clone(),
+            engine_version: pool.engine_version(),
         },
     );
     if task.send(started, relay.client_stall).await.is_err() {

@@ -11,7 +11,6 @@ mod metrics;
 mod pool;
 mod readiness;
 mod relay;
-mod replica;
 pub mod sessions;
 pub mod shutdown;
 pub mod state;
@@ -98,7 +97,10 @@ pub async fn bind(config: Config, root: &Logger, options: Options) -> Result<Dae
     })?;
     for pool in &state.pools {
         if pool.config.engine != llorch_api_types::Engine::Mock {
-            tokio::spawn(pool.clone().watch_health(HEALTH_EVERY));
+            tokio::spawn(pool_managerd::watch_health(
+                pool.managed().clone(),
+                HEALTH_EVERY,
+            ));
         }
         let dispatch_state = state.clone();
         tokio::spawn(pool.clone().dispatch(move |pool, placement, task| {

@@ -1,18 +1,15 @@
 //! Everything the handlers share.
 
 use crate::config::Config;
-use crate::config::PoolConfig;
 use crate::ending::{CancelReason, Final, Timing};
 use crate::metrics::Metrics;
-use crate::pool::{Generation, Pool, Replica};
+use crate::pool::{ManagedPool, Pool};
 use crate::sessions::Sessions;
 use crate::story::StoryIndex;
 use crate::task::Task;
 use crate::task::TaskRegistry;
-use adapter_api::{EngineHealth, WorkerAdapter};
-use llamacpp_http::LlamaCppAdapter;
 use llorch_api_types::Engine;
-use logging::{keys, LevelHandle, PoolContext, Secret};
+use logging::{keys, LevelHandle, Secret};
 use mock_engine::MockEngine;
 use slog::{info, warn, Logger};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,15 +44,16 @@ impl AppState {
         let metrics = Metrics::new(log_stats);
         let mut pools = Vec::new();
         for pc in &config.pools {
+            let spec = pc.spec();
             let (engine_version, generation) = match pc.engine {
-                Engine::Llamacpp => llamacpp_generation(log, pc).await,
-                _ => {
-                    let version = MockEngine::VERSION.to_string();
-                    let generation = mock_generation(log, pc, &pc.model_ref, &version);
-                    (version, generation)
-                }
+                Engine::Mock => (
+                    MockEngine::VERSION.to_string(),
+                    pool_managerd::mock_generation(log, &spec, &pc.model_ref),
+                ),
+                _ => pool_managerd::url_generation(log, &spec).await,
             };
-            pools.push(Arc::new(Pool::new(pc.clone(), engine_version, generation)));
+            let managed = Arc::new(ManagedPool::new(spec, engine_version, generation));
+            pools.push(Arc::new(Pool::new(pc.clone(), managed)));
         }
         let sessions = Sessions::with_tokens_budget(config.server.session_tokens_budget);
         Arc::new(AppState {
@@ -122,136 +120,5 @@ impl AppState {
         for pool in &self.pools {
             pool.start_draining(&pool.log());
         }
-    }
-}
-
-/// What the mock engine can serve: models named `mock:<name>`.
-pub fn mock_can_load(model_ref: &str) -> Result<(), String> {
-    match model_ref.strip_prefix("mock:") {
-        Some(name) if !name.is_empty() => Ok(()),
-        _ => Err(format!(
-            "the mock engine cannot load {model_ref:?}: mock pools serve models named mock:<name>"
-        )),
-    }
-}
-
-/// Replicas of the built-in mock engine serving `model_ref`, with loggers that name it.
-pub fn mock_generation(
-    root: &Logger,
-    pc: &PoolConfig,
-    model_ref: &str,
-    engine_version: &str,
-) -> Generation {
-    let pool_log = logging::pool(
-        root,
-        &PoolContext {
-            pool_id: pc.id.clone(),
-            engine: pc.engine.as_str().into(),
-            engine_version: engine_version.to_string(),
-            model_ref: model_ref.to_string(),
-        },
-    );
-    let replicas = (0..pc.replicas)
-        .map(|i| {
-            let id = format!("{}-r{i}", pc.id);
-            let replica_log = logging::replica(&pool_log, &id, None);
-            info!(replica_log, "Replica {} is ready: built-in mock engine serving '{}' with {} slots", id, model_ref, pc.slots_per_replica;
-                keys::ACTION => "ready");
-            let adapter = Arc::new(MockEngine::new(pc.mock.clone()));
-            Arc::new(Replica::new(id, adapter, pc.slots_per_replica, replica_log))
-        })
-        .collect();
-    Generation {
-        model_ref: model_ref.to_string(),
-        log: pool_log,
-        replicas,
-    }
-}
-
-/// A URL as it may be narrated: without `user:password@` and without a query string.
-fn display_url(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or("");
-    match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-            format!("{scheme}://{host}")
-        }
-        None => without_query.to_string(),
-    }
-}
-
-fn port_of(url: &str) -> Option<u16> {
-    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
-}
-
-/// One replica per configured `llama-server` URL; a replica is ready when its `/health` says so.
-/// The engine version is the first ready server's `build_info`.
-pub async fn llamacpp_generation(root: &Logger, pc: &PoolConfig) -> (String, Generation) {
-    // The first probe runs before the replicas' loggers exist (they name the engine version).
-    let mut health = Vec::new();
-    let mut engine_version = None;
-    for url in &pc.urls {
-        let adapter = LlamaCppAdapter::new(url.clone());
-        let ready = matches!(adapter.health().await, Ok(EngineHealth::Ready));
-        if ready && engine_version.is_none() {
-            engine_version = adapter.engine_version().await.ok();
-        }
-        health.push(ready);
-    }
-    let engine_version = engine_version.unwrap_or_else(|| "unknown".to_string());
-    let pool_log = logging::pool(
-        root,
-        &PoolContext {
-            pool_id: pc.id.clone(),
-            engine: pc.engine.as_str().into(),
-            engine_version: engine_version.clone(),
-            model_ref: pc.model_ref.clone(),
-        },
-    );
-    let replicas = health
-        .into_iter()
-        .zip(&pc.urls)
-        .enumerate()
-        .map(|(i, (ready, url))| {
-            let id = format!("{}-r{i}", pc.id);
-            let replica_log = logging::replica(&pool_log, &id, port_of(&display_url(url)));
-            let adapter = Arc::new(LlamaCppAdapter::new(url.clone()).with_log(&replica_log));
-            let url = display_url(url);
-            if ready {
-                info!(replica_log, "Replica {} is ready: llama-server {} at {}", id, engine_version, url;
-                    keys::ACTION => "ready");
-            } else {
-                warn!(replica_log, "Replica {} is not ready: llama-server at {} does not answer /health with 200", id, url;
-                    keys::ACTION => "unready");
-            }
-            let replica = Replica::new(id, adapter, pc.slots_per_replica, replica_log);
-            replica.set_ready(ready);
-            Arc::new(replica)
-        })
-        .collect();
-    (
-        engine_version,
-        Generation {
-            model_ref: pc.model_ref.clone(),
-            log: pool_log,
-            replicas,
-        },
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::display_url;
-
-    #[test]
-    fn narrated_urls_carry_no_credentials_or_query() {
-        assert_eq!(
-            display_url("http://user:CANARY@127.0.0.1:8081/x?api_key=CANARY2"),
-            "http://127.0.0.1:8081/x"
-        );
-        assert_eq!(
-            display_url("http://127.0.0.1:8081"),
-            "http://127.0.0.1:8081"
-        );
     }
 }

@@ -66,6 +66,7 @@ fn an_invalid_slog_level_stops_startup_and_names_the_directive() {
 
 #[test]
 fn sigterm_drains_flushes_the_logs_and_exits_zero() {
+    // narration: daemon.exit
     let dir = std::env::temp_dir().join(format!("orchd-sigterm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("narration.jsonl");
@@ -107,6 +108,7 @@ fn sigterm_drains_flushes_the_logs_and_exits_zero() {
         last["msg"], "Exiting with code 0",
         "the last record is on disk"
     );
+    assert_eq!(last["level"], "info");
     assert!(file_lines
         .iter()
         .any(|l| l["msg"] == "Stopped: every stream has ended"));

@@ -199,6 +199,7 @@ fn edits(owned: &[(String, String)]) -> Vec<(&str, &str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_canceled_and_frees_its_slot() {
+    // narration: job.client_stalled
     let owned = firehose(300, 1_000_000);
     let daemon = start(config(&edits(&owned))).await;
     let mut body = task(1_000_000, "interactive");
@@ -210,6 +211,7 @@ async fn a_client_that_stops_reading_is_canceled_and_frees_its_slot() {
     let record = daemon
         .narrated("Canceling task: the client stopped reading its stream for 300 ms")
         .await;
+    assert_eq!(record.level, slog::Level::Warning);
     assert_eq!(record.str("job_id"), Some(id.as_str()));
     daemon.narrated("Canceled task on replica").await;
     let metrics = daemon.metrics().await;

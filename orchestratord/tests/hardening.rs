@@ -25,6 +25,7 @@ async fn envelope(response: reqwest::Response, status: u16, code: &str) -> Value
 
 #[tokio::test]
 async fn a_cross_site_post_is_refused_and_does_not_drain_the_pool() {
+    // narration: http.refused_origin
     let daemon = start(config(&[])).await;
     let drain = url(&daemon, "/v1/pools/default/drain");
     // What any page can send without a preflight: a text/plain form-like POST.
@@ -235,6 +236,8 @@ async fn allowed_and_same_origin_pages_are_served_with_cors_answers() {
 
 #[tokio::test]
 async fn an_undrained_pool_serves_again_and_the_old_deadline_ends_nothing() {
+    // narration: pool.undrained
+    // narration: pool.drain_deadline_moot
     let daemon = start(config(&[
         ("tokens_per_sec = 200", "tokens_per_sec = 20"),
         ("token_count = 32", "token_count = 1000"),
@@ -273,7 +276,14 @@ async fn an_undrained_pool_serves_again_and_the_old_deadline_ends_nothing() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let reader = tokio::spawn(support::pump_events(stream, usize::MAX, tx));
     daemon.narrated("Streamed the first token").await;
-    daemon.narrated("undrained since: ending nothing").await;
+    let moot = daemon.narrated("undrained since: ending nothing").await;
+    assert_eq!(moot.level, Level::Debug);
+    assert!(
+        moot.msg
+            .starts_with("Drain deadline of 300 ms passed, but pool 'default' was undrained since"),
+        "{}",
+        moot.msg
+    );
     assert!(
         daemon.capture.find("passed: ending").is_none(),
         "the old drain ended tasks:\n{}",
@@ -304,6 +314,7 @@ async fn an_undrained_pool_serves_again_and_the_old_deadline_ends_nothing() {
 
 #[tokio::test]
 async fn undrain_is_refused_during_shutdown() {
+    // narration: pool.undrain_refused
     let mut daemon = start(config(&[
         ("tokens_per_sec = 200", "tokens_per_sec = 20"),
         ("token_count = 32", "token_count = 1000"),

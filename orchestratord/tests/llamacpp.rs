@@ -41,6 +41,7 @@ slots_per_replica = 1
 
 #[tokio::test(flavor = "multi_thread")]
 async fn real_tokens_stream_through_orchestratord() {
+    // narration: replica.ready_at_bind
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny.gguf");
     gguf::write_tiny_llama(&model, 42).unwrap();
@@ -85,10 +86,12 @@ async fn real_tokens_stream_through_orchestratord() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pool_whose_server_is_down_is_not_ready() {
+    // narration: replica.not_ready_at_bind
     let daemon = support::start(llamacpp_config(&["http://127.0.0.1:9".to_string()])).await;
-    daemon
-        .capture
-        .expect(Level::Warning, "Replica tiny-r0 is not ready");
+    daemon.capture.expect(
+        Level::Warning,
+        "Replica tiny-r0 is not ready: llama-server at ",
+    );
     let body = llamacpp_task(4);
     let response = daemon.submit(&body).await;
     assert_eq!(response.status(), 503);
@@ -156,6 +159,8 @@ async fn tokens_are_relayed_exactly_as_the_engine_sends_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_follow_their_engine_health() {
+    // narration: replica.ready
+    // narration: replica.not_ready
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny.gguf");
     gguf::write_tiny_llama(&model, 42).unwrap();
@@ -170,19 +175,21 @@ async fn replicas_follow_their_engine_health() {
         .await;
 
     let mut server = LlamaServer::start_on(&model, 1, port);
-    daemon
+    let ready = daemon
         .narrated("Replica tiny-r0 is ready: its engine answers its health check")
         .await;
-    let ready = daemon.narrated("Ready: 1 of 1 pools can take tasks").await;
-    assert_eq!(ready.str("actor"), Some("orchestratord"));
+    assert_eq!(ready.level, Level::Info);
+    let daemon_ready = daemon.narrated("Ready: 1 of 1 pools can take tasks").await;
+    assert_eq!(daemon_ready.str("actor"), Some("orchestratord"));
     let body = llamacpp_task(4);
     let id = daemon.admit(&body).await;
     assert_eq!(daemon.events(&id).await.last().unwrap().event, "end");
 
     server.kill();
-    daemon
-        .narrated("Replica tiny-r0 is not ready and takes no new leases")
+    let not_ready = daemon
+        .narrated("Replica tiny-r0 is not ready and takes no new leases: ")
         .await;
+    assert_eq!(not_ready.level, Level::Warning);
     daemon.narrated("Not ready: none of 1 pools").await;
     let late = llamacpp_task(4);
     assert_eq!(daemon.submit(&late).await.status(), 503);

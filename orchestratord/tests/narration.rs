@@ -105,13 +105,17 @@ async fn each_job_ends_with_one_summary_a_person_can_read_alone() {
 
 #[tokio::test]
 async fn the_mock_engine_tells_its_part_like_a_real_adapter() {
+    // narration: adapter.first_token
+    // narration: adapter.ended
     let daemon = start(config(&fast())).await;
     let id = daemon.admit(&task(5, "interactive")).await;
     daemon.events(&id).await;
     let first = daemon.narrated("mock engine sent the first token").await;
+    assert_eq!(first.level, Level::Info);
     assert_eq!(first.str("actor"), Some("mock-engine"));
     assert_eq!(first.str("job_id"), Some(id.as_str()));
-    daemon.narrated("mock engine ended the job: 5 tokens").await;
+    let ended = daemon.narrated("mock engine ended the job: 5 tokens").await;
+    assert_eq!(ended.level, Level::Info);
 }
 
 /// Records every key that appears twice along a record's logger path (inherited + own).
@@ -192,15 +196,94 @@ async fn every_key_appears_once_along_a_logger_path() {
 
 #[tokio::test]
 async fn daemon_records_say_who_told_them() {
+    // narration: daemon.started
+    // narration: daemon.ready
+    // narration: replica.ready_mock
     let daemon = start(config(&[])).await;
     let ready = daemon.narrated("Ready: 1 of 1 pools can take tasks").await;
+    assert_eq!(ready.level, Level::Info);
     assert_eq!(ready.str("actor"), Some("orchestratord"));
-    let listening = daemon.narrated("Listening on").await;
+    let listening = daemon.narrated("Listening on http://").await;
+    assert_eq!(listening.level, Level::Info);
     assert_eq!(listening.str("actor"), Some("orchestratord"));
+    let replica = daemon.capture.expect(
+        Level::Info,
+        "Replica default-r0 is ready: built-in mock engine",
+    );
+    assert_eq!(replica.str("replica_id"), Some("default-r0"));
+}
+
+#[tokio::test]
+async fn readiness_is_told_when_it_changes() {
+    // narration: daemon.not_ready
+    let daemon = start(config(&[])).await;
+    daemon.narrated("Ready: 1 of 1 pools can take tasks").await;
+    let drained = daemon
+        .post_json("/v1/pools/default/drain", &json!({"deadline_ms": 60000}))
+        .await;
+    assert_eq!(drained.status(), 202);
+    let not_ready = daemon
+        .narrated(
+            "Not ready: none of 1 pools can take tasks (1 draining, 0 without a ready replica)",
+        )
+        .await;
+    assert_eq!(not_ready.level, Level::Warning);
+    assert_eq!(not_ready.str("actor"), Some("orchestratord"));
+    let undrained = daemon
+        .client
+        .post(format!("{}/v1/pools/default/undrain", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(undrained.status(), 200);
+    let ready_again = || {
+        daemon
+            .capture
+            .records()
+            .iter()
+            .filter(|r| r.msg.starts_with("Ready: 1 of 1 pools can take tasks"))
+            .count()
+            == 2
+    };
+    for _ in 0..200 {
+        if ready_again() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(ready_again(), "{}", daemon.capture.dump());
+}
+
+#[tokio::test]
+async fn an_engine_that_resumes_after_a_stall_is_told() {
+    // narration: job.engine_resumed
+    let daemon = start(config(&[
+        ("tokens_per_sec = 200", "tokens_per_sec = 0"),
+        ("token_count = 32", "token_count = 4"),
+        ("first_token_delay_ms = 20", "first_token_delay_ms = 400"),
+        ("stall_after_ms = 5000", "stall_after_ms = 100"),
+    ]))
+    .await;
+    let id = daemon.admit(&task(4, "interactive")).await;
+    let events = daemon.events(&id).await;
+    assert_eq!(events.last().unwrap().event, "end", "{events:?}");
+    let stalled = daemon
+        .capture
+        .expect(Level::Warning, "No token from the engine for");
+    assert!(stalled.msg.contains("after 0 tokens"), "{}", stalled.msg);
+    let resumed = daemon
+        .capture
+        .expect(Level::Info, "The engine resumed after a stall");
+    assert_eq!(resumed.str("job_id"), Some(id.as_str()));
+    assert_eq!(resumed.u64("tokens_out"), Some(0));
 }
 
 #[tokio::test]
 async fn refused_control_requests_are_told_with_their_reason_and_correlation_id() {
+    // narration: http.refused
+    // narration: http.answered
+    // narration: http.answered_probe
+    // narration: pool.draining
     let daemon = start(config(&[])).await;
     let post = |path: &str, body: serde_json::Value, correlation: &str| {
         daemon
@@ -229,6 +312,7 @@ async fn refused_control_requests_are_told_with_their_reason_and_correlation_id(
     let refused = daemon
         .narrated("Refused POST /v1/pools/{id}/drain with 400")
         .await;
+    assert_eq!(refused.level, Level::Warning);
     assert!(
         refused.msg.contains("invalid drain request"),
         "{}",
@@ -247,6 +331,7 @@ async fn refused_control_requests_are_told_with_their_reason_and_correlation_id(
     .unwrap();
     assert_eq!(drained.status(), 202);
     let draining = daemon.narrated("Draining pool 'default'").await;
+    assert_eq!(draining.level, Level::Info);
     assert_eq!(draining.str("correlation_id"), Some("drain-42"));
     let answered = daemon
         .narrated("Answered POST /v1/pools/{id}/drain with 202")

@@ -5,6 +5,7 @@ mod support;
 
 use serde_json::Value;
 use slog::Level;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{config, start, start_with, task};
 
@@ -88,6 +89,7 @@ async fn metrics_have_every_type_line_before_any_sample_and_count_real_work() {
 
 #[tokio::test]
 async fn bearer_auth_guards_everything_but_metrics_health_and_ready() {
+    // narration: http.refused_auth
     let token = "CANARY-token-0f9e8d7c";
     let daemon = start_with(config(&[]), Some(token)).await;
     let url = |path: &str| format!("{}{path}", daemon.url);
@@ -138,7 +140,7 @@ async fn bearer_auth_guards_everything_but_metrics_health_and_ready() {
     );
     daemon
         .capture
-        .expect(Level::Warning, "Refused POST /v1/tasks");
+        .expect(Level::Warning, "Refused POST /v1/tasks with 401: ");
     assert!(
         !daemon.capture.contains_text("CANARY"),
         "the token reached the narration"
@@ -147,6 +149,7 @@ async fn bearer_auth_guards_everything_but_metrics_health_and_ready() {
 
 #[tokio::test]
 async fn a_non_loopback_bind_without_a_token_is_refused() {
+    // narration: daemon.cannot_start
     let (log, capture) = logging::Capture::logger();
     let mut cfg = config(&[]);
     cfg.server.addr = "0.0.0.0:0".parse().unwrap();
@@ -235,13 +238,16 @@ async fn pools_capabilities_sessions_and_readiness() {
 
 #[tokio::test]
 async fn shutdown_stops_admitting_lets_streams_finish_and_narrates_it() {
+    // narration: daemon.shutting_down
+    // narration: daemon.stopped
     let mut daemon = start(config(&[("tokens_per_sec = 200", "tokens_per_sec = 50")])).await;
     let id = daemon.admit(&task(20, "interactive")).await;
     let stream = daemon.open_stream(&id).await;
     let reader = tokio::spawn(support::read_events(stream, usize::MAX));
     daemon.narrated("Streamed the first token").await;
     daemon.stop();
-    daemon.narrated("Shutting down: refusing new tasks").await;
+    let shutting_down = daemon.narrated("Shutting down: refusing new tasks").await;
+    assert_eq!(shutting_down.level, Level::Info);
     assert_eq!(daemon.submit(&task(2, "batch")).await.status(), 503);
     let events = reader.await.unwrap();
     assert_eq!(
@@ -263,6 +269,8 @@ async fn shutdown_stops_admitting_lets_streams_finish_and_narrates_it() {
 
 #[tokio::test]
 async fn shutdown_past_the_grace_period_ends_streams_with_an_error() {
+    // narration: daemon.grace_over
+    // narration: job.ended
     let mut cfg = config(&[
         ("tokens_per_sec = 200", "tokens_per_sec = 5"),
         ("token_count = 32", "token_count = 1000"),
@@ -282,6 +290,11 @@ async fn shutdown_past_the_grace_period_ends_streams_with_an_error() {
         Level::Warning,
         "Grace period over: ending 1 unfinished tasks",
     );
+    let ended = daemon
+        .capture
+        .expect(Level::Warning, "Ended task on replica ");
+    assert_eq!(ended.str("job_id"), Some(id.as_str()));
+    assert_eq!(ended.str("error_kind"), Some("POOL_UNAVAILABLE"));
     let served = daemon.served.take().unwrap();
     tokio::time::timeout(Duration::from_secs(10), served)
         .await
@@ -290,8 +303,21 @@ async fn shutdown_past_the_grace_period_ends_streams_with_an_error() {
         .unwrap();
 }
 
+/// Keeps the level and sentence of every record the logging worker narrates.
+#[derive(Clone, Default)]
+struct Sentences(Arc<Mutex<Vec<(Level, String)>>>);
+
+impl logging::NarrationTap for Sentences {
+    fn narrate(&mut self, record: &logging::FlatRecord) {
+        let mut seen = self.0.lock().unwrap();
+        seen.push((record.level(), record.msg().to_string()));
+    }
+}
+
 #[tokio::test]
 async fn the_log_level_can_be_read_and_changed_at_runtime() {
+    // narration: daemon.log_level_changed
+    let sentences = Sentences::default();
     let config = logging::LogConfig {
         level: logging::LevelSpec::parse("info").unwrap(),
         format: logging::LogFormat::Json,
@@ -300,6 +326,7 @@ async fn the_log_level_can_be_read_and_changed_at_runtime() {
     };
     let (log, guard) = logging::LoggerBuilder::new("test", "0", config)
         .json_output(std::io::sink())
+        .tap(sentences.clone())
         .without_globals()
         .build()
         .unwrap();
@@ -338,6 +365,15 @@ async fn the_log_level_can_be_read_and_changed_at_runtime() {
         .unwrap();
     assert_eq!(changed.status(), 200);
     assert_eq!(guard.level().current(), "info,orchestratord=debug");
+    assert!(guard.flush(Duration::from_secs(10)));
+    assert!(
+        sentences.0.lock().unwrap().contains(&(
+            Level::Info,
+            "Changed the log level from 'info' to 'info,orchestratord=debug'".to_string()
+        )),
+        "{:?}",
+        sentences.0.lock().unwrap()
+    );
     let bad = client
         .put(&url)
         .bearer_auth("admin-secret")
@@ -356,6 +392,7 @@ async fn the_log_level_can_be_read_and_changed_at_runtime() {
 
 #[tokio::test]
 async fn a_drained_pool_ends_its_unfinished_tasks_at_the_deadline() {
+    // narration: pool.drain_deadline
     let daemon = start(config(&[
         ("tokens_per_sec = 200", "tokens_per_sec = 5"),
         ("token_count = 32", "token_count = 1000"),
@@ -395,6 +432,8 @@ async fn a_drained_pool_ends_its_unfinished_tasks_at_the_deadline() {
 
 #[tokio::test]
 async fn a_reload_swaps_the_model_at_once_and_a_bad_one_changes_nothing() {
+    // narration: pool.reloaded
+    // narration: pool.reload_failed
     let daemon = start(config(&[("tokens_per_sec = 200", "tokens_per_sec = 0")])).await;
     let reload = |body: serde_json::Value| {
         daemon
@@ -453,6 +492,8 @@ async fn a_reload_swaps_the_model_at_once_and_a_bad_one_changes_nothing() {
 
 #[tokio::test]
 async fn a_reload_ends_tasks_queued_for_the_old_model() {
+    // narration: pool.reload_ended_queued
+    // narration: job.ended_queued
     let daemon = start(config(&[
         ("replicas = 2", "replicas = 1"),
         ("slots_per_replica = 4", "slots_per_replica = 1"),
@@ -487,6 +528,10 @@ async fn a_reload_ends_tasks_queued_for_the_old_model() {
         Level::Warning,
         "Ended 1 queued tasks that asked for 'mock:tiny'",
     );
+    let ended = daemon
+        .capture
+        .expect(Level::Warning, "Ended task before it started: ");
+    assert_eq!(ended.str("job_id"), Some(queued.as_str()));
 }
 
 #[tokio::test]

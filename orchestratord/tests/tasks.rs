@@ -62,6 +62,11 @@ async fn a_task_streams_started_tokens_then_end_with_the_contract_headers() {
 
 #[tokio::test]
 async fn the_whole_life_of_a_job_is_narrated_with_its_context() {
+    // narration: job.admitted
+    // narration: job.placed
+    // narration: job.started
+    // narration: job.first_token
+    // narration: job.finished
     let daemon = start(config(FAST)).await;
     let body = task(5, "batch");
     let response = daemon
@@ -97,7 +102,12 @@ async fn the_whole_life_of_a_job_is_narrated_with_its_context() {
     assert!(end.msg.ends_with("stopped at max_tokens"), "{}", end.msg);
     assert_eq!(end.u64("tokens_out"), Some(5));
     assert_eq!(end.str("stop_reason"), Some("max_tokens"));
-    for key in ["decode_time_ms", "queue_ms", "first_token_ms", "tokens_per_sec"] {
+    for key in [
+        "decode_time_ms",
+        "queue_ms",
+        "first_token_ms",
+        "tokens_per_sec",
+    ] {
         assert!(end.has(key), "the summary line has {key}: {end:?}");
     }
     for record in c.records().iter().filter(|r| r.str("job_id") == Some(id)) {
@@ -199,6 +209,7 @@ async fn bad_requests_get_clear_errors_and_are_never_enqueued() {
 
 #[tokio::test]
 async fn a_full_queue_rejects_with_retry_after_computed_from_the_queue() {
+    // narration: job.rejected
     let daemon = start(config(&[
         ("replicas = 2", "replicas = 1"),
         ("slots_per_replica = 4", "slots_per_replica = 1"),
@@ -263,6 +274,7 @@ async fn a_full_queue_rejects_with_retry_after_computed_from_the_queue() {
 
 #[tokio::test]
 async fn drop_lru_evicts_the_oldest_batch_task_with_an_error_event() {
+    // narration: job.evicted
     let daemon = start(config(&[
         ("replicas = 2", "replicas = 1"),
         ("slots_per_replica = 4", "slots_per_replica = 1"),
@@ -328,6 +340,7 @@ async fn interactive_tasks_start_before_batch_tasks_and_fifo_within_a_class() {
 
 #[tokio::test]
 async fn cancel_before_start_ends_the_stream_and_counts_it() {
+    // narration: job.canceled_queued
     let daemon = start(config(&[
         ("replicas = 2", "replicas = 1"),
         ("slots_per_replica = 4", "slots_per_replica = 1"),
@@ -354,6 +367,9 @@ async fn cancel_before_start_ends_the_stream_and_counts_it() {
 
 #[tokio::test]
 async fn cancel_during_streaming_closes_the_engine_request_and_sends_no_more_tokens() {
+    // narration: job.cancel_requested
+    // narration: job.canceled
+    // narration: adapter.closed
     let daemon = start(config(&[
         ("tokens_per_sec = 200", "tokens_per_sec = 20"),
         ("token_count = 32", "token_count = 1000"),
@@ -391,6 +407,15 @@ async fn cancel_during_streaming_closes_the_engine_request_and_sends_no_more_tok
         narrated.msg
     );
     assert_eq!(narrated.str("reason"), Some("client"));
+    assert_eq!(narrated.level, Level::Info);
+    let asked = daemon.capture.expect(Level::Info, "Asked to cancel task");
+    assert_eq!(asked.str("job_id"), Some(id.as_str()));
+    let closed = daemon
+        .narrated("Closed the mock engine request after ")
+        .await;
+    assert_eq!(closed.level, Level::Info);
+    assert_eq!(closed.str("actor"), Some("mock-engine"));
+    assert_eq!(closed.str("job_id"), Some(id.as_str()));
 }
 
 #[tokio::test]
@@ -412,6 +437,8 @@ async fn a_client_disconnect_cancels_the_task() {
 
 #[tokio::test]
 async fn engine_failures_reach_the_client_as_error_events() {
+    // narration: job.failed
+    // narration: job.engine_stall
     let fail_before = config(&[(
         "first_token_delay_ms = 20",
         "first_token_delay_ms = 20\nfault = { kind = \"fail_before_start\" }",
@@ -423,7 +450,9 @@ async fn engine_failures_reach_the_client_as_error_events() {
     assert_eq!(names, ["started", "error"]);
     assert_eq!(events[1].data["code"], "WORKER_RESET");
     assert_eq!(events[1].data["retriable"], true);
-    let failed = daemon.capture.expect(Level::Error, "Task failed on replica");
+    let failed = daemon
+        .capture
+        .expect(Level::Error, "Task failed on replica");
     assert!(failed.msg.contains("after 0 tokens: "), "{}", failed.msg);
 
     let mid = config(&[(
@@ -456,6 +485,7 @@ async fn engine_failures_reach_the_client_as_error_events() {
 
 #[tokio::test]
 async fn the_story_of_a_task_is_its_narration_oldest_first() {
+    // narration: job.progress
     let daemon = start(config(&[
         ("tokens_per_sec = 200", "tokens_per_sec = 0"),
         ("progress_every_tokens = 64", "progress_every_tokens = 4"),
@@ -464,6 +494,10 @@ async fn the_story_of_a_task_is_its_narration_oldest_first() {
     let id = daemon.admit(&task(10, "interactive")).await;
     daemon.events(&id).await;
     daemon.narrated("Finished task").await;
+    let progress = daemon
+        .capture
+        .expect(Level::Info, "Streamed 4 tokens so far");
+    assert_eq!(progress.u64("tokens_out"), Some(4));
     let url = format!("{}/v1/tasks/{id}/story", daemon.url);
     let mut story: Vec<Value> = Vec::new();
     for _ in 0..100 {
@@ -567,6 +601,7 @@ async fn a_task_id_is_admitted_once() {
 
 #[tokio::test]
 async fn a_task_whose_stream_nobody_opens_is_canceled_and_frees_its_slot() {
+    // narration: job.unclaimed
     let mut cfg = config(&[
         ("tokens_per_sec = 200", "tokens_per_sec = 20"),
         ("token_count = 32", "token_count = 1000"),
@@ -576,6 +611,11 @@ async fn a_task_whose_stream_nobody_opens_is_canceled_and_frees_its_slot() {
     daemon.admit(&task(1000, "interactive")).await;
     let canceled = daemon.narrated("Canceled task on replica").await;
     assert_eq!(canceled.str("reason"), Some("unclaimed"));
+    let canceling = daemon.capture.expect(
+        Level::Warning,
+        "Canceling task: nobody opened its stream within 100 ms",
+    );
+    assert_eq!(canceling.str("reason"), Some("unclaimed"));
     assert!(canceled.msg.contains("nobody opened its stream"));
     assert!(daemon.metrics().await.contains("reason=\"unclaimed\"} 1"));
 }

@@ -27,7 +27,7 @@ pub async fn capabilities(State(state): State<Arc<AppState>>) -> Json<Capabiliti
             .iter()
             .map(|p| EngineCapability {
                 engine: p.engine().into(),
-                engine_version: p.engine_version.clone(),
+                engine_version: p.engine_version(),
                 ctx_max: p.config.ctx_max,
                 max_tokens_out: p.config.max_tokens_out,
                 slots: p.total_slots(),
@@ -219,20 +219,14 @@ pub async fn reload(
     }
     let previous = pool.model_ref();
     let can_load = match pool.config.engine {
-        llorch_api_types::Engine::Mock => crate::state::mock_can_load(&request.new_model_ref),
+        llorch_api_types::Engine::Mock => pool_managerd::mock_can_load(&request.new_model_ref),
         engine => Err(format!(
             "reloading `{}` pools is not supported yet",
             engine.as_str()
         )),
     };
-    let loaded = can_load.map(|()| {
-        crate::state::mock_generation(
-            &state.root,
-            &pool.config,
-            &request.new_model_ref,
-            &pool.engine_version,
-        )
-    });
+    let loaded = can_load
+        .map(|()| pool_managerd::mock_generation(&state.root, &pool.spec, &request.new_model_ref));
     let result = match loaded {
         Ok(generation) => {
             let old = pool.replace_generation(generation);

@@ -196,6 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn idempotent_calls_are_retried_and_refusals_are_not() {
+        // narration: adapter.retry
         let (log, capture) = logging::Capture::logger();
         let calls = Cell::new(0);
         let result = retry_idempotent(&log, "GET /health of test", 3, || {

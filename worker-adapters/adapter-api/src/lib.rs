@@ -1,10 +1,12 @@
 //! One interface over every engine. An adapter submits a job and returns a stream of token
 //! events; dropping the stream cancels the job at the engine.
 
+mod endpoints;
 pub mod http;
 mod narrate;
 pub mod sse;
 
+pub use endpoints::without_endpoints;
 pub use narrate::narrated;
 
 use futures_util::future::BoxFuture;

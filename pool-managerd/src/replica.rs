@@ -5,6 +5,7 @@ use adapter_api::WorkerAdapter;
 use slog::Logger;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 pub struct Replica {
     pub id: String,
@@ -39,29 +40,37 @@ impl Replica {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
-    /// Takes a slot if one is free; the lease gives it back when dropped.
-    pub fn try_lease(self: &Arc<Self>) -> Option<Lease> {
+    /// Takes a slot if one is free; the lease gives it back when dropped, and says so on
+    /// `freed` (the pool's change signal).
+    pub fn try_lease(self: &Arc<Self>, freed: Arc<Notify>) -> Option<Lease> {
         self.busy
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |busy| {
                 (busy < self.slots).then_some(busy + 1)
             })
             .ok()
-            .map(|_| Lease(self.clone()))
+            .map(|_| Lease {
+                replica: self.clone(),
+                freed,
+            })
     }
 }
 
 /// One slot of a replica, held by one job; dropping it frees the slot.
-pub struct Lease(Arc<Replica>);
+pub struct Lease {
+    replica: Arc<Replica>,
+    freed: Arc<Notify>,
+}
 
 impl Lease {
     pub fn replica(&self) -> &Arc<Replica> {
-        &self.0
+        &self.replica
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+        self.replica.busy.fetch_sub(1, Ordering::AcqRel);
+        self.freed.notify_one();
     }
 }
 

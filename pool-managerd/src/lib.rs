@@ -1,0 +1,16 @@
+//! pool-managerd: the pools and their replicas — registry, readiness, leases, health, drain and
+//! reload, and building replicas from configuration. orchestratord uses it in-process through
+//! a narrow interface: a snapshot of replicas, a lease on the least-loaded ready one (given back
+//! when dropped), and a change signal.
+
+mod build;
+mod health;
+mod pool;
+mod replica;
+mod spec;
+
+pub use build::{display_url, mock_can_load, mock_generation, url_generation};
+pub use health::watch_health;
+pub use pool::{ManagedPool, Placement};
+pub use replica::{Generation, Lease, Replica};
+pub use spec::PoolSpec;
