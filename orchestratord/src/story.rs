@@ -1,5 +1,6 @@
-//! Each job's narration timeline: the records the log sinks received that carry its `job_id`,
-//! oldest first, bounded, and forgotten with the task's retention.
+//! Narration timelines: each job's (the records that carry its `job_id`, forgotten with the
+//! task's retention), and each pool's and replica's life (their records without a job: spawned,
+//! ready, drained, reloaded, exited, restarted), oldest first, bounded in records and bytes.
 
 use logging::{keys, FieldValue, FlatRecord, NarrationTap};
 use serde_json::{Map, Number, Value};
@@ -18,7 +19,28 @@ const FIELD_OVERHEAD: usize = 32;
 struct Limits {
     per_job: usize,
     total: usize,
+    records: usize,
+    stories: usize,
+    /// What a story is of, in the note about records not kept ("job", "pool or replica").
+    noun: &'static str,
 }
+
+const JOBS: Limits = Limits {
+    per_job: MAX_BYTES_PER_JOB,
+    total: MAX_BYTES,
+    records: MAX_RECORDS_PER_JOB,
+    stories: MAX_JOBS,
+    noun: "job",
+};
+
+/// Pools and replicas are few and live long: more room per story, fewer stories.
+const LIVES: Limits = Limits {
+    per_job: 1024 * 1024,
+    total: 16 * 1024 * 1024,
+    records: 4096,
+    stories: 1024,
+    noun: "pool or replica",
+};
 
 #[derive(Default)]
 struct Story {
@@ -35,7 +57,7 @@ struct Story {
 
 impl Story {
     /// The stored records, then one note saying how many more were not kept.
-    fn served(&self, job_id: &str) -> Vec<Value> {
+    fn served(&self, job_id: &str, noun: &str) -> Vec<Value> {
         let mut records = self.records.clone();
         if let (Some(limit), true) = (&self.full, self.omitted > 0) {
             let mut note = Map::new();
@@ -47,12 +69,14 @@ impl Story {
             note.insert(
                 keys::MSG.into(),
                 Value::String(format!(
-                    "{} more records of this job were not kept: its story reached the {limit} limit",
+                    "{} more records of this {noun} were not kept: its story reached the {limit} limit",
                     self.omitted
                 )),
             );
             note.insert(keys::COUNT.into(), Value::Number(self.omitted.into()));
-            note.insert(keys::JOB_ID.into(), Value::String(job_id.into()));
+            if noun == "job" {
+                note.insert(keys::JOB_ID.into(), Value::String(job_id.into()));
+            }
             records.push(Value::Object(note));
         }
         records
@@ -84,7 +108,7 @@ impl Stories {
 
     fn record(&mut self, job_id: &str, record: Value, size: usize) {
         if !self.jobs.contains_key(job_id) {
-            if self.order.len() >= MAX_JOBS {
+            if self.order.len() >= self.limits.stories {
                 if let Some(oldest) = self.order.pop_front() {
                     self.remove(&oldest);
                 }
@@ -94,8 +118,8 @@ impl Stories {
         let per_job = self.limits.per_job;
         let story = self.jobs.entry(job_id.to_string()).or_default();
         if story.full.is_none() {
-            if story.records.len() >= MAX_RECORDS_PER_JOB {
-                story.full = Some(format!("{MAX_RECORDS_PER_JOB}-record"));
+            if story.records.len() >= self.limits.records {
+                story.full = Some(format!("{}-record", self.limits.records));
             } else if story.bytes + size > per_job {
                 story.full = Some(format!("{} KiB", per_job / 1024));
             }
@@ -123,14 +147,12 @@ impl Stories {
 #[derive(Clone)]
 pub struct StoryIndex {
     stories: Arc<Mutex<Stories>>,
+    lives: Arc<Mutex<Stories>>,
 }
 
 impl Default for StoryIndex {
     fn default() -> Self {
-        Self::with_limits(Limits {
-            per_job: MAX_BYTES_PER_JOB,
-            total: MAX_BYTES,
-        })
+        Self::with_limits(JOBS)
     }
 }
 
@@ -138,7 +160,27 @@ impl StoryIndex {
     fn with_limits(limits: Limits) -> Self {
         StoryIndex {
             stories: Arc::new(Mutex::new(Stories::new(limits))),
+            lives: Arc::new(Mutex::new(Stories::new(LIVES))),
         }
+    }
+
+    /// A pool's story: every record of the pool and its replicas that is not a job's.
+    pub fn pool_story(&self, pool_id: &str) -> Option<Vec<Value>> {
+        self.life(&format!("pool:{pool_id}"))
+    }
+
+    /// A replica's story (its id names its pool: `default-r0`).
+    pub fn replica_story(&self, replica_id: &str) -> Option<Vec<Value>> {
+        self.life(&format!("replica:{replica_id}"))
+    }
+
+    fn life(&self, key: &str) -> Option<Vec<Value>> {
+        self.lives
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .jobs
+            .get(key)
+            .map(|story| story.served(key, LIVES.noun))
     }
 
     /// The tap to hand the logging pipeline.
@@ -152,7 +194,7 @@ impl StoryIndex {
             .unwrap_or_else(|p| p.into_inner())
             .jobs
             .get(job_id)
-            .map(|story| story.served(job_id))
+            .map(|story| story.served(job_id, JOBS.noun))
     }
 
     /// The estimated size of every stored story, in bytes.
@@ -208,9 +250,11 @@ fn size_of(entry: &Map<String, Value>) -> usize {
 
 impl NarrationTap for StoryTap {
     fn narrate(&mut self, record: &FlatRecord) {
-        let Some(FieldValue::Str(job_id)) = record.field(keys::JOB_ID) else {
+        let job = record.field(keys::JOB_ID);
+        let pool = record.field(keys::POOL_ID);
+        if job.is_none() && pool.is_none() {
             return;
-        };
+        }
         let mut entry = Map::new();
         entry.insert(keys::TS.into(), Value::String(record.ts()));
         entry.insert(
@@ -222,7 +266,21 @@ impl NarrationTap for StoryTap {
             entry.insert(key.into(), json_of(value));
         }
         let size = size_of(&entry);
-        self.0.record(job_id, Value::Object(entry), size);
+        if let Some(FieldValue::Str(job_id)) = job {
+            self.0.record(job_id, Value::Object(entry), size);
+            return;
+        }
+        let mut lives = self.0.lives.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(FieldValue::Str(replica)) = record.field(keys::REPLICA_ID) {
+            lives.record(
+                &format!("replica:{replica}"),
+                Value::Object(entry.clone()),
+                size,
+            );
+        }
+        if let Some(FieldValue::Str(pool)) = pool {
+            lives.record(&format!("pool:{pool}"), Value::Object(entry), size);
+        }
     }
 }
 
@@ -295,6 +353,7 @@ mod tests {
         let index = StoryIndex::with_limits(Limits {
             per_job: 16 * 1024,
             total: 64 * 1024,
+            ..JOBS
         });
         let log = logger(&index);
         for job in 0..10 {

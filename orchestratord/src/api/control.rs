@@ -77,6 +77,27 @@ pub async fn pool_health(
         .ok_or_else(|| ApiError::not_found("pool"))
 }
 
+/// The pool's life as narrated: its records and its replicas' that belong to no job.
+pub async fn pool_story(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    state.pool(&id).ok_or_else(|| ApiError::not_found("pool"))?;
+    Ok(Json(state.story.pool_story(&id).unwrap_or_default()))
+}
+
+/// One replica's life as narrated (spawned, ready, exited, restarted, …).
+pub async fn replica_story(
+    State(state): State<Arc<AppState>>,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let pool = state.pool(&id).ok_or_else(|| ApiError::not_found("pool"))?;
+    if !pool.replicas().iter().any(|r| r.id == rid) {
+        return Err(ApiError::not_found("replica"));
+    }
+    Ok(Json(state.story.replica_story(&rid).unwrap_or_default()))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DrainRequest {

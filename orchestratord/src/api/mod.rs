@@ -27,6 +27,8 @@ const ROUTES: &[&str] = &[
     "/v1/pools/{id}/drain",
     "/v1/pools/{id}/reload",
     "/v1/pools/{id}/undrain",
+    "/v1/pools/{id}/story",
+    "/v1/pools/{id}/replicas/{rid}/story",
     "/v1/admin/log-level",
     "/metrics",
     "/health",
@@ -64,6 +66,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/capabilities", get(control::capabilities))
         .route("/v1/pools", get(control::pools))
         .route("/v1/pools/{id}/health", get(control::pool_health))
+        .route("/v1/pools/{id}/story", get(control::pool_story))
+        .route(
+            "/v1/pools/{id}/replicas/{rid}/story",
+            get(control::replica_story),
+        )
         .route("/v1/pools/{id}/drain", post(control::drain))
         .route("/v1/pools/{id}/reload", post(control::reload))
         .route("/v1/pools/{id}/undrain", post(control::undrain))
