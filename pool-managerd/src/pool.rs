@@ -8,6 +8,7 @@ use crate::spec::PoolSpec;
 use llorch_api_types::Engine;
 use logging::keys;
 use slog::{info, Logger};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::Notify;
@@ -33,6 +34,8 @@ pub struct ManagedPool {
     /// The most recent replica health failure or engine failure, without engine addresses.
     last_error: Mutex<Option<String>>,
     changed: Arc<Notify>,
+    /// Engine restarts by replica and reason (`replica_restarts_total`).
+    restarts: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -53,6 +56,7 @@ impl ManagedPool {
             engine_live: AtomicBool::new(engine_live),
             last_error: Mutex::new(None),
             changed: Arc::new(Notify::new()),
+            restarts: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -215,6 +219,26 @@ impl ManagedPool {
 
     pub(crate) fn set_live(&self, live: bool) {
         self.engine_live.store(live, Ordering::Relaxed);
+    }
+
+    /// Counts a restart of `replica`'s engine for `reason`.
+    pub fn count_restart(&self, replica: &str, reason: &'static str) {
+        *self
+            .restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((replica.to_string(), reason))
+            .or_default() += 1;
+    }
+
+    /// Engine restarts so far: `(replica_id, reason, count)`.
+    pub fn restarts(&self) -> Vec<(String, &'static str, u64)> {
+        self.restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((replica, reason), n)| (replica.clone(), *reason, *n))
+            .collect()
     }
 
     pub fn last_error(&self) -> Option<String> {
