@@ -5,12 +5,13 @@ use crate::conclude::conclude;
 use crate::ending::CancelReason;
 use crate::metrics::Started;
 use crate::pool::{Placement, Pool};
-use crate::relay::{ms, Relay};
+use crate::relay::{ms, Outcome, Relay};
 use crate::state::AppState;
 use crate::task::{Phase, SseEvent, Task};
-use llorch_api_types::StartedEvent;
+use llorch_api_types::{ErrorCode, StartedEvent};
 use logging::{keys, JobContext};
-use slog::info;
+use slog::{info, warn};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,14 +30,26 @@ pub fn start(state: Arc<AppState>, pool: Arc<Pool>, placement: Placement, task: 
             pool.wake();
             return;
         }
-        run(&state, &pool, placement, &task).await;
+        if run(&state, &pool, placement, &task).await == Ran::PlaceAgain {
+            pool.requeue_front(task);
+            return;
+        }
         task.advance(Phase::Finished);
         state.retire(&task.id);
         pool.wake();
     });
 }
 
-async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
+/// A placement that failed before streaming anything goes back to the queue, at most this often.
+const MAX_PLACEMENTS: u32 = 3;
+
+#[derive(PartialEq)]
+enum Ran {
+    Done,
+    PlaceAgain,
+}
+
+async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) -> Ran {
     let replica = placement.lease.replica().clone();
     let job_log = logging::job(
         &replica.log,
@@ -80,11 +93,28 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) {
             engine_version: pool.engine_version(),
         },
     );
-    if task.send(started, relay.client_stall).await.is_err() {
+    // A task placed again after a replica failed before streaming has told its client already.
+    let first_placement = task.placements.load(Ordering::Relaxed) == 0;
+    if first_placement && task.send(started, relay.client_stall).await.is_err() {
         relay.client_stalled();
     }
     info!(log, "Started task on replica '{}' after {} ms in the queue", replica.id, ms(queued);
         keys::ACTION => "start", keys::MAX_TOKENS => task.request.max_tokens);
     let ended = relay.run(replica.adapter.as_ref()).await;
+    let placements = task.placements.fetch_add(1, Ordering::Relaxed) + 1;
+    if let (Outcome::Failed(failure), 0) = (&ended.0, ended.1.tokens_out) {
+        let retry = failure.code == ErrorCode::WorkerReset
+            && placements < MAX_PLACEMENTS
+            && !task.cancel.is_cancelled();
+        if retry {
+            pool.set_last_error(&format!("replica {}: {}", replica.id, failure.message));
+            warn!(log, "Placing the task again: replica '{}' failed before streaming a token ({})", replica.id,
+                adapter_api::without_endpoints(&failure.message, &pool.config.urls);
+                keys::ACTION => "replace", keys::ERROR_KIND => failure.code.as_str(), "placements" => placements);
+            task.advance(Phase::Queued);
+            return Ran::PlaceAgain;
+        }
+    }
     conclude(state, pool, task, &log, (&replica.id, queued), ended);
+    Ran::Done
 }

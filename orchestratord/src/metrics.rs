@@ -59,8 +59,9 @@ pub struct PoolLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PoolReason {
+pub struct PoolReplicaReason {
     pub pool_id: String,
+    pub replica_id: String,
     pub reason: String,
 }
 
@@ -97,7 +98,7 @@ pub struct Metrics {
     pub admission_backpressure_events: Family<EnginePolicy, Counter>,
     pub pool_ready: Family<PoolLabel, Gauge>,
     pub active_leases: Family<PoolLabel, Gauge>,
-    pub replica_restarts: Family<PoolReason, Counter>,
+    pub replica_restarts: Family<PoolReplicaReason, Counter>,
     log_records_dropped: Family<LevelLabel, Counter>,
     log_records_lost: Family<SinkReason, Counter>,
     log_sink_errors: Counter,
@@ -262,6 +263,16 @@ impl Metrics {
                 catch_up(&counter, lost);
             }
             catch_up(&self.log_sink_errors, stats.sink_errors());
+        }
+        for pool in pools {
+            for (replica_id, reason, count) in pool.restarts() {
+                let counter = self.replica_restarts.get_or_create(&PoolReplicaReason {
+                    pool_id: pool.id().into(),
+                    replica_id,
+                    reason: reason.into(),
+                });
+                catch_up(&counter, count);
+            }
         }
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

@@ -198,6 +198,14 @@ impl Pool {
         false
     }
 
+    /// Puts a task that could not run back at the front of its class: it was admitted first.
+    pub fn requeue_front(&self, task: Arc<Task>) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.class(task.priority()).push_front(task);
+        drop(q);
+        self.wake.notify_one();
+    }
+
     fn pop(&self) -> Option<Arc<Task>> {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         q.interactive.pop_front().or_else(|| q.batch.pop_front())

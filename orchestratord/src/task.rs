@@ -58,6 +58,9 @@ pub struct Task {
     reservation: Mutex<Option<Reservation>>,
     phase: Mutex<Phase>,
     cancel_reason: Mutex<Option<CancelReason>>,
+    /// Times the task was placed on a replica (a replica that fails before streaming anything
+    /// sends it back to the queue, a bounded number of times).
+    pub placements: std::sync::atomic::AtomicU32,
     /// Set once admission has narrated "Accepted", so no later chapter is told before it.
     admission_told: tokio::sync::watch::Sender<bool>,
 }
@@ -92,6 +95,7 @@ impl Task {
             reservation: Mutex::new(Some(reservation)),
             phase: Mutex::new(Phase::Queued),
             cancel_reason: Mutex::new(None),
+            placements: std::sync::atomic::AtomicU32::new(0),
             admission_told: tokio::sync::watch::Sender::new(false),
         })
     }
