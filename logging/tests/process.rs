@@ -124,6 +124,7 @@ fn logging_variables_that_are_not_utf8_fail_startup_and_are_named() {
 
 #[test]
 fn a_panic_is_narrated_at_critical_with_context_and_flushed_before_the_process_ends() {
+    // narration: logging.panic
     if child_role().is_some() {
         let (root, guard) = logging::init("childbin", "0.0.0").unwrap();
         // Only the panic hook can put the record on disk: the guard never flushes.
@@ -153,8 +154,13 @@ fn a_panic_is_narrated_at_critical_with_context_and_flushed_before_the_process_e
         .iter()
         .find(|l| l.str("level") == "critical")
         .unwrap_or_else(|| panic!("no critical record in {lines:?}"));
+    assert!(
+        panic
+            .str("msg")
+            .starts_with("Panicked in thread 'placement': "),
+        "{panic:?}"
+    );
     assert!(panic.str("msg").contains("replica table is inconsistent"));
-    assert!(panic.str("msg").contains("placement"));
     assert_eq!(panic.str("thread"), "placement");
     assert!(panic.str("location").contains("process.rs"), "{panic:?}");
     assert_eq!(panic.str("job_id"), "job-42", "the scoped context is kept");

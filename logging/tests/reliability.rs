@@ -68,6 +68,7 @@ impl logging::NarrationTap for SlowWorker {
 
 #[test]
 fn dropped_trace_records_are_counted_and_reported_with_their_number() {
+    // narration: logging.dropped
     let json = support::Output::default();
     let (root, guard) =
         LoggerBuilder::new("test", "0.0.0", support::config(LogFormat::Json, "trace"))
@@ -96,6 +97,68 @@ fn dropped_trace_records_are_counted_and_reported_with_their_number() {
     let traces = lines.iter().filter(|l| l.str("level") == "trace").count() as u64;
     assert_eq!(traces + dropped, 2_000);
     assert!(lines.iter().any(|l| l.str("msg") == "Finished the burst"));
+}
+
+/// A tap that holds the worker up on its first record, so the channel stays full.
+struct StuckWorker(bool);
+
+impl logging::NarrationTap for StuckWorker {
+    fn narrate(&mut self, _: &logging::FlatRecord) {
+        if !std::mem::replace(&mut self.0, true) {
+            std::thread::sleep(Duration::from_millis(1_000));
+        }
+    }
+}
+
+#[test]
+fn info_records_lost_to_a_full_channel_are_counted_and_reported() {
+    // narration: logging.lost
+    let json = support::Output::default();
+    let (root, guard) =
+        LoggerBuilder::new("test", "0.0.0", support::config(LogFormat::Json, "info"))
+            .json_output(json.clone())
+            .channel_size(2)
+            .tap(StuckWorker(false))
+            .without_globals()
+            .build()
+            .unwrap();
+    // Off the async runtime each caller waits at most 200 ms for room: the worker is held up
+    // for a second, so some of these are lost.
+    for i in 0..12u32 {
+        info!(root, "Waiting for room"; "i" => i);
+    }
+    let stats = guard.stats().clone();
+    drop(guard);
+
+    let lost = stats.lost_of("all", logging::LossReason::ChannelFull);
+    assert!(
+        lost > 0,
+        "the channel never stayed full: {:?}",
+        stats.lost()
+    );
+    let lines: Vec<Line> = json.lines().iter().map(|l| Line::parse(l)).collect();
+    let reports: Vec<&Line> = lines
+        .iter()
+        .filter(|l| l.str("msg").starts_with("Lost "))
+        .collect();
+    assert!(!reports.is_empty(), "the loss is told");
+    assert!(
+        reports[0]
+            .str("msg")
+            .contains(" info-or-above log records: the log channel stayed full"),
+        "{reports:?}"
+    );
+    assert_eq!(reports[0].str("level"), "error");
+    let reported: u64 = reports
+        .iter()
+        .map(|l| l.get("count").and_then(|c| c.as_u64()).unwrap())
+        .sum();
+    assert_eq!(reported, lost, "every loss is told, with its number");
+    let written = lines
+        .iter()
+        .filter(|l| l.str("msg") == "Waiting for room")
+        .count() as u64;
+    assert_eq!(written + lost, 12);
 }
 
 #[test]
@@ -171,6 +234,7 @@ impl logging::NarrationTap for PanickyTap {
 
 #[test]
 fn a_panicking_tap_is_removed_and_the_worker_carries_on() {
+    // narration: logging.tap_panicked
     let json = support::Output::default();
     let (root, guard) =
         LoggerBuilder::new("test", "0.0.0", support::config(LogFormat::Json, "info"))
@@ -185,7 +249,9 @@ fn a_panicking_tap_is_removed_and_the_worker_carries_on() {
     drop(guard);
     let lines: Vec<Line> = json.lines().iter().map(|l| Line::parse(l)).collect();
     assert_eq!(lines.iter().filter(|l| l.str("msg") == "record").count(), 5);
-    assert!(lines
+    let told = lines
         .iter()
-        .any(|l| l.str("msg").starts_with("A narration tap panicked")));
+        .find(|l| l.str("msg").starts_with("A narration tap panicked"))
+        .expect("the panic is told");
+    assert_eq!(told.str("level"), "error");
 }

@@ -60,6 +60,8 @@ fn file_lines(path: &std::path::Path) -> Vec<Line> {
 
 #[test]
 fn a_stalled_stdout_costs_its_own_records_only_and_shutdown_is_bounded() {
+    // narration: logging.sink_stalled
+    // narration: logging.stopped_with_losses
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("narration.jsonl");
     let mut config = support::config(LogFormat::Json, "info");
@@ -128,10 +130,82 @@ fn a_stalled_stdout_costs_its_own_records_only_and_shutdown_is_bounded() {
         )
     );
     assert_eq!(last.get("count").and_then(|c| c.as_u64()), Some(total));
+    assert_eq!(last.str("level"), "warn");
+}
+
+#[test]
+fn a_stalled_sink_that_catches_up_says_what_it_lost() {
+    // narration: logging.sink_caught_up
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("narration.jsonl");
+    let mut config = support::config(LogFormat::Json, "info");
+    config.file = Some(file.clone());
+    let paused = Paused::default();
+    let (root, guard) = LoggerBuilder::new("test", "0.0.0", config)
+        .json_output(paused.clone())
+        .without_globals()
+        .build()
+        .unwrap();
+    let stats = guard.stats().clone();
+    let log = root.clone();
+    let counted = stats.clone();
+    within(
+        Duration::from_secs(120),
+        "logging until stdout is called stalled",
+        move || {
+            let mut i = 0u32;
+            while counted.lost_of("json", LossReason::Stalled) == 0 {
+                for _ in 0..1_000 {
+                    info!(log, "Narrating until stdout stalls"; "i" => i);
+                    i += 1;
+                }
+            }
+        },
+    );
+    paused.release();
+    // The next record that finds room in the queue ends the stall; keep narrating until the
+    // file sink has been told.
+    let caught_up = |lines: &[Line]| {
+        lines.iter().any(|l| {
+            l.str("msg")
+                .starts_with("The JSON (stdout) log sink caught up; ")
+        })
+    };
+    let mut told = false;
+    for i in 0..200u32 {
+        info!(root, "Narrating after the reader came back"; "i" => i);
+        assert!(guard.flush(Duration::from_secs(10)));
+        if caught_up(&file_lines(&file)) {
+            told = true;
+            break;
+        }
+    }
+    assert!(told, "the recovery is told in the file sink");
+    drop(root);
+    drop(guard);
+    let lines = file_lines(&file);
+    let notice = lines
+        .iter()
+        .find(|l| {
+            l.str("msg")
+                .starts_with("The JSON (stdout) log sink caught up; ")
+        })
+        .unwrap();
+    assert_eq!(notice.str("level"), "warn");
+    assert_eq!(notice.str("sink"), "json");
+    let lost = notice.get("count").and_then(|c| c.as_u64()).unwrap();
+    assert!(lost > 0);
+    assert!(
+        notice
+            .str("msg")
+            .ends_with(&format!("{lost} records were lost while it was stalled")),
+        "{notice:?}"
+    );
 }
 
 #[test]
 fn a_full_disk_is_counted_told_elsewhere_and_logging_goes_on() {
+    // narration: logging.sink_failed
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
@@ -176,6 +250,7 @@ fn a_full_disk_is_counted_told_elsewhere_and_logging_goes_on() {
         })
         .collect();
     assert_eq!(reports.len(), 1, "told once while it keeps failing");
+    assert_eq!(reports[0].str("level"), "error");
     assert!(reports[0].str("msg").contains("No space left on device"));
     assert!(reports[0].str("msg").contains("disk_full"));
     assert!(reports[0].str("error").contains("No space left on device"));
@@ -234,4 +309,55 @@ fn a_record_cut_short_by_a_failed_write_never_swallows_the_next_one() {
         "every later record is whole: {text}"
     );
     assert_eq!(stats.lost_of("json", LossReason::WriteError), 1);
+}
+
+#[test]
+fn a_failed_sink_that_writes_again_says_what_it_lost() {
+    // narration: logging.sink_writes_again
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("narration.jsonl");
+    let mut config = support::config(LogFormat::Json, "info");
+    config.file = Some(file.clone());
+    let flaky = Flaky::default();
+    let (root, guard) = LoggerBuilder::new("test", "0.0.0", config)
+        .json_output(flaky.clone())
+        .without_globals()
+        .build()
+        .unwrap();
+    info!(root, "First"; "i" => 0);
+    assert!(guard.flush(Duration::from_secs(10)));
+    for i in 1..=3u32 {
+        info!(root, "Next"; "i" => i);
+        assert!(guard.flush(Duration::from_secs(10)));
+    }
+    let stats = guard.stats().clone();
+    drop(guard);
+
+    let lines = file_lines(&file);
+    let failed = lines
+        .iter()
+        .position(|l| {
+            l.str("msg")
+                .starts_with("The JSON (stdout) log sink failed to write (the disk hiccuped)")
+        })
+        .expect("the failure is told in the file sink");
+    let again = lines
+        .iter()
+        .position(|l| {
+            l.str("msg")
+                .starts_with("The JSON (stdout) log sink writes again; ")
+        })
+        .expect("the recovery is told in the file sink");
+    assert!(failed < again);
+    let notice = &lines[again];
+    assert_eq!(notice.str("level"), "warn");
+    assert_eq!(notice.str("sink"), "json");
+    let lost = stats.lost_of("json", LossReason::WriteError);
+    assert_eq!(notice.get("count").and_then(|c| c.as_u64()), Some(lost));
+    assert_eq!(
+        notice.str("msg"),
+        format!(
+            "The JSON (stdout) log sink writes again; {lost} records were lost while it failed"
+        )
+    );
 }

@@ -93,6 +93,9 @@ pub struct PoolConfig {
     pub decode_timeout_ms: u64,
     #[serde(default)]
     pub mock: mock_engine::MockConfig,
+    /// `llamacpp` pools with `replicas` and no `urls`: how they run their own engines.
+    #[serde(default)]
+    pub spawn: Option<pool_managerd::SpawnSettings>,
 }
 
 fn default_body_limit() -> usize {
@@ -153,7 +156,16 @@ impl PoolConfig {
             served_model: self.served_model.clone(),
             slots_per_replica: self.slots_per_replica,
             mock: self.mock.clone(),
+            ctx: self.ctx_max,
+            spawn: self
+                .spawns()
+                .then(|| self.spawn.clone().unwrap_or_default()),
         }
+    }
+
+    /// A llama.cpp pool with replicas and no URLs runs its own engines.
+    pub fn spawns(&self) -> bool {
+        self.engine == Engine::Llamacpp && self.urls.is_empty() && self.replicas > 0
     }
 }
 
@@ -214,6 +226,13 @@ impl Config {
                 Engine::Mock if pool.replicas == 0 => {
                     return Err(format!("{}: must be at least 1", at("replicas")));
                 }
+                _ if pool.spawns() => {}
+                Engine::Llamacpp if pool.urls.is_empty() => {
+                    return Err(format!(
+                        "{}: list the URL of at least one running llama-server, or set `replicas` for the pool to run its own",
+                        at("urls")
+                    ));
+                }
                 _ if pool.engine != Engine::Mock && pool.urls.is_empty() => {
                     return Err(format!(
                         "{}: list the URL of at least one running `{}` engine",
@@ -270,11 +289,36 @@ impl PoolConfig {
     /// Settings that belong to another engine, and mock settings that make every job fail or
     /// never do what they say. Returns the field and why.
     fn validate_engine_settings(&self) -> Result<(), (&'static str, String)> {
+        if self.spawn.is_some() && !self.spawns() {
+            return Err((
+                "spawn",
+                "only llamacpp pools with `replicas` and no `urls` run their own engines".into(),
+            ));
+        }
+        if let Some(spawn) = self.spawn.as_ref().filter(|_| self.spawns()) {
+            let devices = spawn.gpu_devices.len();
+            if devices != 0 && devices != self.replicas as usize {
+                return Err((
+                    "spawn.gpu_devices",
+                    format!(
+                        "give one entry per replica ({} replicas, {devices} entries)",
+                        self.replicas
+                    ),
+                ));
+            }
+            if spawn
+                .model_sha256
+                .as_ref()
+                .is_some_and(|d| d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(("spawn.model_sha256", "must be 64 hexadecimal digits".into()));
+            }
+        }
         if self.engine != Engine::Mock {
-            if self.replicas != 0 {
+            if self.replicas != 0 && !self.spawns() {
                 return Err((
                     "replicas",
-                    "only mock pools take `replicas`; this pool has one replica per URL".into(),
+                    "a pool on running engines has one replica per URL; set `replicas` only without `urls`".into(),
                 ));
             }
             if self.mock != mock_engine::MockConfig::default() {

@@ -364,3 +364,52 @@ async fn refused_control_requests_are_told_with_their_reason_and_correlation_id(
     let probe = daemon.narrated("Answered GET /health with 200").await;
     assert_eq!(probe.level, Level::Debug);
 }
+
+#[tokio::test]
+async fn pools_and_replicas_have_stories_of_their_own() {
+    let daemon = start(config(&[])).await;
+    let drained = daemon
+        .post_json("/v1/pools/default/drain", &json!({"deadline_ms": 60000}))
+        .await;
+    assert_eq!(drained.status(), 202);
+    daemon.narrated("Draining pool 'default'").await;
+    let story = daemon.get_json("/v1/pools/default/story").await;
+    let messages: Vec<&str> = story
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["msg"].as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("Replica default-r0 is ready")),
+        "{messages:?}"
+    );
+    assert!(messages
+        .iter()
+        .any(|m| m.starts_with("Draining pool 'default'")));
+    let replica = daemon
+        .get_json("/v1/pools/default/replicas/default-r1/story")
+        .await;
+    let replica: Vec<&str> = replica
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["msg"].as_str())
+        .collect();
+    assert_eq!(
+        replica,
+        ["Replica default-r1 is ready: built-in mock engine serving 'mock:tiny' with 4 slots"]
+    );
+    let unknown = daemon
+        .client
+        .get(format!(
+            "{}/v1/pools/default/replicas/nope/story",
+            daemon.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}

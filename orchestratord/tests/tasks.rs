@@ -454,6 +454,17 @@ async fn engine_failures_reach_the_client_as_error_events() {
         .capture
         .expect(Level::Error, "Task failed on replica");
     assert!(failed.msg.contains("after 0 tokens: "), "{}", failed.msg);
+    // Nothing was streamed: the task was placed again (twice) before it failed for good.
+    let again = daemon
+        .capture
+        .records()
+        .into_iter()
+        .filter(|r| {
+            r.msg
+                .starts_with("Placing the task again: replica 'default-r")
+        })
+        .count();
+    assert_eq!(again, 2);
 
     let mid = config(&[(
         "first_token_delay_ms = 20",

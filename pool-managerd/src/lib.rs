@@ -14,5 +14,5 @@ pub use build::{display_url, mock_can_load, mock_generation, url_generation};
 pub use health::watch_health;
 pub use pool::{ManagedPool, Placement};
 pub use replica::{Generation, Lease, Replica};
-pub use spec::PoolSpec;
+pub use spec::{PoolSpec, SpawnSettings};
 pub use supervise::{supervise, ExitReport, Launcher, Policy, RunningEngine};

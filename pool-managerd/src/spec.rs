@@ -3,6 +3,43 @@
 
 use llorch_api_types::Engine;
 use mock_engine::MockConfig;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// How a pool runs its own engines (`[pools.spawn]`): a llama.cpp pool with `replicas` and no
+/// `urls` spawns and supervises a `llama-server` per replica.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpawnSettings {
+    /// The `llama-server` binary; unset: `LLORCH_LLAMA_SERVER`, then PATH, then the build cache.
+    pub binary: Option<PathBuf>,
+    /// Build `llama-server` from the pinned llama.cpp source when none is found (minutes).
+    pub build_if_missing: bool,
+    /// Accept a CPU-only build when no CUDA toolkit is found.
+    pub allow_cpu_only: bool,
+    /// Extra `llama-server` flags, appended as given.
+    pub flags: Vec<String>,
+    /// One entry per replica, given to it as `CUDA_VISIBLE_DEVICES` (e.g. `["0", "1"]`).
+    pub gpu_devices: Vec<String>,
+    /// The model file's expected sha256 (hex); checked before any replica starts.
+    pub model_sha256: Option<String>,
+    /// How long a replica's engine may take to answer its health check after it starts.
+    pub ready_within_ms: u64,
+}
+
+impl Default for SpawnSettings {
+    fn default() -> Self {
+        SpawnSettings {
+            binary: None,
+            build_if_missing: false,
+            allow_cpu_only: false,
+            flags: Vec::new(),
+            gpu_devices: Vec::new(),
+            model_sha256: None,
+            ready_within_ms: 120_000,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct PoolSpec {
@@ -17,9 +54,18 @@ pub struct PoolSpec {
     pub served_model: Option<String>,
     pub slots_per_replica: u32,
     pub mock: MockConfig,
+    /// The context size each replica's engine is started with.
+    pub ctx: u32,
+    /// Set for pools that run their own engines.
+    pub spawn: Option<SpawnSettings>,
 }
 
 impl PoolSpec {
+    /// A pool that spawns and supervises its replicas' engines.
+    pub fn spawns(&self) -> bool {
+        self.spawn.is_some()
+    }
+
     /// A replica's id: the pool's id and its index (`default-r0`).
     pub fn replica_id(&self, index: usize) -> String {
         format!("{}-r{index}", self.id)

@@ -68,6 +68,8 @@ fn pool(log: &slog::Logger) -> (Arc<ManagedPool>, Arc<Replica>) {
         served_model: None,
         slots_per_replica: 1,
         mock: Default::default(),
+        ctx: 512,
+        spawn: Some(Default::default()),
     };
     // The mock engine stands in for the engine's health check: it always answers ready.
     let adapter = Arc::new(mock_engine::MockEngine::new(Default::default()));

@@ -1,12 +1,18 @@
 //! Developer workflows. `cargo xtask ci` is what CI and the README's test command run.
 
+mod coverage;
 mod llama_server;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 
-const USAGE: &str = "usage: cargo xtask <ci|bench|llama-server>
-  ci            build the test engine, then format check, clippy -D warnings, every test
+const USAGE: &str = "usage: cargo xtask <ci|narration-coverage|bench|llama-server>
+  ci            build the test engine, then format check, clippy -D warnings, narration
+                coverage, every test
+  narration-coverage
+                print the narration points of docs/narration-points.toml with the test that
+                asserts each; fail when a point has no test, its test does not claim it
+                (`// narration: <id>`), or a test claims a point that is not listed
   bench         criterion benches: narration cost, relay overhead, admission with 100k sessions
                 (figures for BENCHMARKS.md)
   llama-server  build (once, cached outside the work tree) the llama-server the tests run";
@@ -76,6 +82,8 @@ fn test(step: &str, args: &[&str], totals: &mut Totals) -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
+    println!("==> narration coverage: {}", coverage::POINTS);
+    coverage::run()?;
     let server = llama_server::ensure()?;
     std::env::set_var("LLORCH_LLAMA_SERVER", &server);
     run("format", "cargo", &["fmt", "--all", "--", "--check"])?;
@@ -127,6 +135,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("narration-coverage") => coverage::run(),
         Some("bench") => bench(&args[1..]),
         Some("llama-server") => llama_server::ensure().map(|path| println!("{}", path.display())),
         _ => Err(USAGE.to_string()),

@@ -181,8 +181,6 @@ pub async fn undrain(
         )
         .pool(pool.engine(), pool.id())
         .status(StatusCode::CONFLICT);
-        warn!(ctx.log, "Refused to undrain pool '{}': {}", id, error.envelope.message;
-            keys::ACTION => "undrain", keys::ERROR_KIND => error.envelope.code.as_str());
         error
     };
     if state.shutting_down() {

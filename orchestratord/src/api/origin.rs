@@ -11,7 +11,6 @@
 //!    cannot send that cross-site without a preflight. Bodiless requests without a content type
 //!    (`POST /v1/tasks/{id}/cancel` from curl) stay allowed.
 
-use super::RequestContext;
 use crate::config::split_authority;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,8 +20,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use llorch_api_types::ErrorCode;
-use logging::keys;
-use slog::{warn, Logger};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -47,16 +44,12 @@ pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
 }
 
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let log = match request.extensions().get::<RequestContext>() {
-        Some(ctx) => ctx.log.clone(),
-        None => logging::component(&state.root, "http"),
-    };
     // The route template, never the raw path (which is the client's text).
     let route = super::route_of(request.uri().path());
     let method = request.method().clone();
     let allowed = match classify(&state, &request) {
         Ok(allowed) => allowed,
-        Err(error) => return refuse(&log, &method, route, error),
+        Err(error) => return refuse(error),
     };
     if is_preflight(&method, request.headers()) {
         let mut response = StatusCode::NO_CONTENT.into_response();
@@ -80,7 +73,7 @@ pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: N
     }
     if let Some(route) = route {
         if let Err(error) = check_media_type(&request, route) {
-            return refuse(&log, &method, Some(route), error);
+            return refuse(error);
         }
     }
     let mut response = next.run(request).await;
@@ -99,11 +92,8 @@ fn cors(headers: &mut HeaderMap, origin: HeaderValue) {
     headers.append(header::VARY, HeaderValue::from_static("origin"));
 }
 
-fn refuse(log: &Logger, method: &Method, route: Option<&str>, error: ApiError) -> Response {
-    let method = standard_method(method);
-    let route = route.unwrap_or("an unknown route");
-    warn!(log, "Refused {} {}: {}", method, route, error.envelope.message;
-        keys::ERROR_KIND => error.envelope.code.as_str());
+/// The refusal is told by the request's "completed" line (middleware.rs), with its reason.
+fn refuse(error: ApiError) -> Response {
     error.into_response()
 }
 

@@ -166,8 +166,9 @@ impl WorkerAdapter for LlamaCppAdapter {
                         Ok(chunk) if chunk.stop => {
                             ended = true;
                             let reason = stop_reason(chunk.stop_type.as_deref());
-                            debug!(log, "llama-server ended the job"; keys::STOP_REASON => reason.as_str(),
-                                keys::TOKENS_OUT => chunk.tokens_predicted.unwrap_or(index));
+                            debug!(log, "llama-server's final chunk says stop ({}), {} tokens predicted, {} prompt tokens evaluated",
+                                reason.as_str(), chunk.tokens_predicted.unwrap_or(index), chunk.tokens_evaluated.unwrap_or(0);
+                                keys::STOP_REASON => reason.as_str(), keys::TOKENS_OUT => chunk.tokens_predicted.unwrap_or(index));
                             let mut events = Vec::new();
                             if !chunk.content.is_empty() {
                                 events.push(Ok(EngineEvent::Token { text: chunk.content, index }));

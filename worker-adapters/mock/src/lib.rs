@@ -9,7 +9,7 @@ use futures_util::stream;
 use llorch_api_types::{ErrorCode, StopReason};
 use logging::keys;
 use serde::Deserialize;
-use slog::{debug, info};
+use slog::{debug, warn};
 use std::time::Duration;
 
 /// A fault to inject into every job.
@@ -127,7 +127,7 @@ impl WorkerAdapter for MockEngine {
         Box::pin(async move {
             let log = logging::component(&log, "mock-engine");
             if self.config.fault == Some(Fault::FailBeforeStart) {
-                info!(log, "Mock engine refused the job (injected fault: fail before start)";
+                warn!(log, "Mock engine refused the job (injected fault: fail before start)";
                     keys::ERROR_KIND => ErrorCode::WorkerReset.as_str());
                 return Err(AdapterError::new(
                     ErrorCode::WorkerReset,

@@ -22,6 +22,7 @@ fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
 
 #[tokio::test]
 async fn streams_text_output_and_ends_at_max_tokens() {
+    // narration: adapter.submitted
     let fixture = protocol::start(Protocol::Triton, Behaviour::default()).await;
     let adapter = TritonAdapter::new(fixture.url(), protocol::MODEL);
     assert_eq!(adapter.health().await.unwrap(), EngineHealth::Ready);
@@ -50,10 +51,14 @@ async fn streams_text_output_and_ends_at_max_tokens() {
         })
     );
     capture.expect(slog::Level::Info, "triton ended the job: 5 tokens");
+    let submitted = capture.expect(slog::Level::Info, "Submitted the job to triton model ");
+    assert_eq!(submitted.u64("max_tokens"), Some(5));
 }
 
 #[tokio::test]
 async fn unknown_models_errors_and_unready_models_are_reported() {
+    // narration: adapter.failed
+    // narration: adapter.refused
     let fixture = protocol::start(
         Protocol::Triton,
         Behaviour {
@@ -62,7 +67,7 @@ async fn unknown_models_errors_and_unready_models_are_reported() {
         },
     )
     .await;
-    let (log, _) = logging::Capture::logger();
+    let (log, capture) = logging::Capture::logger();
     let events: Vec<_> = TritonAdapter::new(fixture.url(), protocol::MODEL)
         .submit(request("x", 5), log)
         .await
@@ -71,6 +76,8 @@ async fn unknown_models_errors_and_unready_models_are_reported() {
         .await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].as_ref().unwrap_err().code, ErrorCode::WorkerReset);
+    let failed = capture.expect(slog::Level::Error, "triton failed the job after 1 tokens: ");
+    assert_eq!(failed.str("error_kind"), Some("WORKER_RESET"));
 
     let other = TritonAdapter::new(fixture.url(), "no-such-model");
     assert_eq!(
@@ -78,11 +85,10 @@ async fn unknown_models_errors_and_unready_models_are_reported() {
         EngineHealth::Loading,
         "the server is up, the model is not"
     );
-    let refused = other
-        .submit(request("x", 5), logging::Capture::logger().0)
-        .await
-        .err()
-        .unwrap();
+    let (log, capture) = logging::Capture::logger();
+    let refused = other.submit(request("x", 5), log).await.err().unwrap();
+    let told = capture.expect(slog::Level::Warning, "Triton refused the job: ");
+    assert_eq!(told.str("error_kind"), Some("INVALID_PARAMS"));
     assert_eq!(refused.code, ErrorCode::InvalidParams);
     assert!(!refused.retriable);
     assert!(refused.message.contains("HTTP 400"));
