@@ -1,36 +1,26 @@
-//! A `llama-server` child process on a free loopback port, killed when dropped.
+//! A `llama-server` child process on a free loopback port, killed when dropped. Its binary and
+//! command line (process group, parent-death signal) come from engine-provisioner; its output
+//! goes to a file in the temp directory (`llama-server-<port>.log`).
 
+use engine_provisioner::{EngineSpec, PreparedEngine, SpawnSpec};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `llama-server` binary: `LLORCH_LLAMA_SERVER`, or the one `cargo xtask llama-server`
-/// left in the cache (`~/.cache/llama-orch/llama-server-*/bin/llama-server`).
+/// The `llama-server` binary, found as the daemon finds it (`engine_provisioner::find`):
+/// `LLORCH_LLAMA_SERVER`, `PATH`, or the one `cargo xtask llama-server` left in the cache
+/// (`~/.cache/llama-orch/llama-server-*/bin/llama-server`).
 pub fn llama_server_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("LLORCH_LLAMA_SERVER") {
-        return PathBuf::from(path);
+    let spec = EngineSpec {
+        allow_cpu_only: true,
+        ..EngineSpec::default()
+    };
+    match engine_provisioner::find(&spec) {
+        Ok(found) => found.binary,
+        Err(e) => panic!("{e} (the README's test command runs `cargo xtask llama-server`)"),
     }
-    let cache = std::env::var("LLORCH_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".cache/llama-orch")
-        });
-    std::fs::read_dir(&cache)
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("bin/llama-server"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "no llama-server in {}: run `cargo xtask llama-server` (the README's test command does)",
-                cache.display()
-            )
-        })
 }
 
 pub struct LlamaServer {
@@ -81,22 +71,25 @@ impl LlamaServer {
     fn spawn_on(model: &Path, slots: u32, extra: &[&str], port: u16) -> LlamaServer {
         let log_path = std::env::temp_dir().join(format!("llama-server-{port}.log"));
         let log = std::fs::File::create(&log_path).expect("a llama-server log file");
-        let child = Command::new(llama_server_binary())
-            .args(["-m", model.to_str().expect("a UTF-8 model path")])
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "-c",
-                &(512 * slots).to_string(),
-                "-np",
-                &slots.to_string(),
-                "-t",
-                "1",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("llama-server starts");
+        let engine = PreparedEngine {
+            binary: llama_server_binary(),
+            version: "unknown".to_string(),
+            flags: Vec::new(),
+        };
+        let mut spec = SpawnSpec::new(model.to_path_buf());
+        spec.port = Some(port);
+        spec.ctx = 512 * slots;
+        spec.slots = slots;
+        spec.extra_flags = ["-t", "1"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        let mut command = engine_provisioner::command(&engine, &spec)
+            .expect("the llama-server command")
+            .command;
+        command.stdout(Stdio::null()).stderr(Stdio::from(log));
+        let child = engine_provisioner::start_std(command).expect("llama-server starts");
         LlamaServer {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
