@@ -96,6 +96,14 @@ pub async fn bind(config: Config, root: &Logger, options: Options) -> Result<Dae
         message: e.to_string(),
     })?;
     for pool in &state.pools {
+        if pool.config.spawns() {
+            let (managed, models) = (pool.managed().clone(), state.models.clone());
+            tokio::spawn(async move {
+                let generation = managed.generation();
+                // Narrated, and kept as the pool's last error, when it fails.
+                let _ = pool_managerd::run_generation(managed, generation, models).await;
+            });
+        }
         if pool.config.engine != llorch_api_types::Engine::Mock {
             tokio::spawn(pool_managerd::watch_health(
                 pool.managed().clone(),

@@ -63,4 +63,7 @@ pub async fn drain(state: &AppState) {
     while Instant::now() < wait_for_runners && !state.tasks.active().is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    for pool in &state.pools {
+        pool.stop_engines();
+    }
 }

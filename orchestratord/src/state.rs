@@ -28,6 +28,8 @@ pub struct AppState {
     pub auth_token: Option<Secret<String>>,
     pub level: Option<LevelHandle>,
     pub story: StoryIndex,
+    /// Provisions the models of pools that run their own engines.
+    pub models: Arc<pool_managerd::ModelProvisioner>,
     shutting_down: AtomicBool,
 }
 
@@ -50,6 +52,20 @@ impl AppState {
                     MockEngine::VERSION.to_string(),
                     pool_managerd::mock_generation(log, &spec, &pc.model_ref),
                 ),
+                _ if pc.spawns() => (
+                    "unknown".to_string(),
+                    pool_managerd::spawned_generation(log, &spec, &pc.model_ref).unwrap_or_else(
+                        |why| {
+                            slog::crit!(daemon, "Pool '{}' has no replicas: {}", pc.id, why);
+                            pool_managerd::Generation {
+                                model_ref: pc.model_ref.clone(),
+                                log: log.clone(),
+                                replicas: Vec::new(),
+                                stop: Default::default(),
+                            }
+                        },
+                    ),
+                ),
                 _ => pool_managerd::url_generation(log, &spec).await,
             };
             let managed = Arc::new(ManagedPool::new(spec, engine_version, generation));
@@ -67,6 +83,10 @@ impl AppState {
             auth_token,
             level,
             story,
+            models: Arc::new(pool_managerd::ModelProvisioner::new(
+                pool_managerd::cache_dir(),
+                log,
+            )),
             shutting_down: AtomicBool::new(false),
         })
     }

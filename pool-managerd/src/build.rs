@@ -21,7 +21,7 @@ pub fn mock_can_load(model_ref: &str) -> Result<(), String> {
     }
 }
 
-fn pool_log(root: &Logger, spec: &PoolSpec, model_ref: &str, engine_version: &str) -> Logger {
+pub(crate) fn pool_log(root: &Logger, spec: &PoolSpec, model_ref: &str, engine_version: &str) -> Logger {
     logging::pool(
         root,
         &PoolContext {
@@ -50,6 +50,7 @@ pub fn mock_generation(root: &Logger, spec: &PoolSpec, model_ref: &str) -> Gener
         model_ref: model_ref.to_string(),
         log,
         replicas,
+        stop: Default::default(),
     }
 }
 
@@ -138,6 +139,7 @@ pub async fn url_generation(root: &Logger, spec: &PoolSpec) -> (String, Generati
             model_ref: spec.model_ref.clone(),
             log,
             replicas,
+            stop: Default::default(),
         },
     )
 }

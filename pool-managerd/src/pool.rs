@@ -34,6 +34,8 @@ pub struct ManagedPool {
     /// The most recent replica health failure or engine failure, without engine addresses.
     last_error: Mutex<Option<String>>,
     changed: Arc<Notify>,
+    /// The model's context length (from its GGUF header), when known.
+    model_context: Mutex<Option<u64>>,
     /// Engine restarts by replica and reason (`replica_restarts_total`).
     restarts: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
@@ -57,6 +59,7 @@ impl ManagedPool {
             last_error: Mutex::new(None),
             changed: Arc::new(Notify::new()),
             restarts: Mutex::new(BTreeMap::new()),
+            model_context: Mutex::new(None),
         }
     }
 
@@ -122,16 +125,34 @@ impl ManagedPool {
 
     /// Puts `next` in service at once and returns the generation it replaced; jobs in flight
     /// finish on the replicas they hold, and their leases still count.
-    pub fn replace_generation(&self, next: Generation) -> Arc<Generation> {
+    pub fn replace_generation(&self, next: impl Into<Arc<Generation>>) -> Arc<Generation> {
         let mut current = self.generation.write().unwrap_or_else(|p| p.into_inner());
-        let previous = std::mem::replace(&mut *current, Arc::new(next));
+        let previous = std::mem::replace(&mut *current, next.into());
         drop(current);
         self.retired
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(previous.clone());
         self.notify_changed();
+        // The replaced engines stop once the jobs still running on them have finished.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let old = previous.clone();
+            tokio::spawn(async move {
+                while old.busy() > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                old.stop.cancel();
+            });
+        }
         previous
+    }
+
+    /// Stops the engines the pool runs (shutdown); jobs must have ended before.
+    pub fn stop_engines(&self) {
+        self.generation().stop.cancel();
+        for old in self.retired.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            old.stop.cancel();
+        }
     }
 
     pub fn ready(&self) -> bool {
@@ -219,6 +240,15 @@ impl ManagedPool {
 
     pub(crate) fn set_live(&self, live: bool) {
         self.engine_live.store(live, Ordering::Relaxed);
+    }
+
+    /// The served model's context length, from its GGUF header.
+    pub fn model_context(&self) -> Option<u64> {
+        *self.model_context.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_model_context(&self, tokens: u64) {
+        *self.model_context.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokens);
     }
 
     /// Counts a restart of `replica`'s engine for `reason`.

@@ -12,6 +12,9 @@ pub struct Replica {
     pub adapter: Arc<dyn WorkerAdapter>,
     pub slots: u32,
     pub log: Logger,
+    /// The port of the engine this pool runs for the replica (spawned pools), kept across
+    /// restarts so the adapter's address stays valid.
+    pub port: Option<u16>,
     busy: AtomicU32,
     ready: AtomicBool,
 }
@@ -23,9 +26,16 @@ impl Replica {
             adapter,
             slots,
             log,
+            port: None,
             busy: AtomicU32::new(0),
             ready: AtomicBool::new(true),
         }
+    }
+
+    /// A replica whose engine the pool runs on `port`.
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
     }
 
     pub fn busy(&self) -> u32 {
@@ -79,6 +89,8 @@ pub struct Generation {
     pub model_ref: String,
     pub log: Logger,
     pub replicas: Vec<Arc<Replica>>,
+    /// Stops the engines this generation runs (spawned pools), when it is replaced or shut down.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl Generation {

@@ -25,6 +25,11 @@ pub struct SpawnSettings {
     pub model_sha256: Option<String>,
     /// How long a replica's engine may take to answer its health check after it starts.
     pub ready_within_ms: u64,
+    /// The first wait before restarting an engine that exited; doubles up to 30 s.
+    pub restart_backoff_ms: u64,
+    /// Consecutive fast failures (each within 10 s of its start) after which a replica is
+    /// given up on (circuit open).
+    pub circuit_after: u32,
 }
 
 impl Default for SpawnSettings {
@@ -37,6 +42,8 @@ impl Default for SpawnSettings {
             gpu_devices: Vec::new(),
             model_sha256: None,
             ready_within_ms: 120_000,
+            restart_backoff_ms: 500,
+            circuit_after: 5,
         }
     }
 }
@@ -58,6 +65,18 @@ pub struct PoolSpec {
     pub ctx: u32,
     /// Set for pools that run their own engines.
     pub spawn: Option<SpawnSettings>,
+}
+
+impl SpawnSettings {
+    /// The supervision policy these settings ask for.
+    pub fn policy(&self) -> crate::Policy {
+        crate::Policy {
+            first_backoff: std::time::Duration::from_millis(self.restart_backoff_ms.max(1)),
+            ready_within: std::time::Duration::from_millis(self.ready_within_ms.max(1)),
+            circuit_after: self.circuit_after.max(1),
+            ..crate::Policy::default()
+        }
+    }
 }
 
 impl PoolSpec {

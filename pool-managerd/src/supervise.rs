@@ -194,6 +194,7 @@ async fn run(
                         pool.set_engine_version(&version);
                     }
                     replica.set_ready(true);
+                    pool.set_live(true);
                     pool.notify_changed();
                     info!(replica.log, "Replica {} is ready: its engine answers its health check after {} ms", replica.id, ms(launched.elapsed());
                         keys::ACTION => "ready", keys::DURATION_MS => ms(launched.elapsed()),

@@ -79,6 +79,7 @@ fn pool(log: &slog::Logger) -> (Arc<ManagedPool>, Arc<Replica>) {
         model_ref: spec.model_ref.clone(),
         log: log.clone(),
         replicas: vec![replica.clone()],
+        stop: Default::default(),
     };
     (
         Arc::new(ManagedPool::new(spec, "unknown".into(), generation)),

@@ -237,15 +237,31 @@ pub async fn reload(
         )));
     }
     let previous = pool.model_ref();
-    let can_load = match pool.config.engine {
-        llorch_api_types::Engine::Mock => pool_managerd::mock_can_load(&request.new_model_ref),
+    let loaded = match pool.config.engine {
+        llorch_api_types::Engine::Mock => pool_managerd::mock_can_load(&request.new_model_ref)
+            .map(|()| {
+                Arc::new(pool_managerd::mock_generation(
+                    &state.root,
+                    &pool.spec,
+                    &request.new_model_ref,
+                ))
+            }),
+        _ if pool.config.spawns() => {
+            info!(request_log(&pool, &ctx), "Reloading pool '{}' with '{}': provisioning it and starting its replicas; '{}' serves until one is ready",
+                id, request.new_model_ref, pool.model_ref(); keys::ACTION => "reload");
+            pool_managerd::prepare_generation(
+                &state.root,
+                pool.managed(),
+                &request.new_model_ref,
+                state.models.clone(),
+            )
+            .await
+        }
         engine => Err(format!(
-            "reloading `{}` pools is not supported yet",
+            "`{}` pools on running engines cannot be reloaded: they serve what their engines load",
             engine.as_str()
         )),
     };
-    let loaded = can_load
-        .map(|()| pool_managerd::mock_generation(&state.root, &pool.spec, &request.new_model_ref));
     let result = match loaded {
         Ok(generation) => {
             let old = pool.replace_generation(generation);

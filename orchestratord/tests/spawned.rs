@@ -1,0 +1,269 @@
+//! Pools that run their own `llama-server`s (the real engine, the tiny generated model): from a
+//! configuration file to tasks served end to end; each replica's life told as its story; an
+//! engine killed and restarted; a bad flag opening the circuit with the engine's last lines; a
+//! digest mismatch and a bad binary path refused before any replica starts; reloads to another
+//! model file and to a missing one.
+
+mod support;
+
+use engine_fixtures::gguf;
+use orchestratord::config::Config;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+use support::TestDaemon;
+
+fn spawned_config(model: &Path, replicas: u32, spawn_extra: &str) -> Config {
+    let binary = engine_fixtures::llama_server_binary();
+    let text = format!(
+        r#"
+[server]
+addr = "127.0.0.1:0"
+
+[[pools]]
+id = "tiny"
+engine = "llamacpp"
+model_ref = {model:?}
+replicas = {replicas}
+ctx_max = 512
+max_tokens_out = 128
+queue_capacity = 16
+full_policy = "reject"
+slots_per_replica = 1
+
+[pools.spawn]
+binary = {binary:?}
+allow_cpu_only = true
+flags = ["--threads", "1"]
+{spawn_extra}
+"#
+    );
+    Config::parse(&text, "test").unwrap()
+}
+
+/// Waits up to `secs` for a record whose message contains `text`.
+async fn told(daemon: &TestDaemon, text: &str, secs: u64) -> logging::CapturedRecord {
+    for _ in 0..secs * 50 {
+        if let Some(record) = daemon.capture.find(text) {
+            return record;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never told {text:?}; captured:\n{}", daemon.capture.dump());
+}
+
+fn count(daemon: &TestDaemon, text: &str) -> usize {
+    daemon
+        .capture
+        .records()
+        .iter()
+        .filter(|r| r.msg.contains(text))
+        .count()
+}
+
+async fn run_task(daemon: &TestDaemon, model: &Path) -> Vec<String> {
+    let mut body = support::task(8, "interactive");
+    body["engine"] = json!("llamacpp");
+    body["model_ref"] = json!(model.to_str().unwrap());
+    body["temperature"] = json!(0.0);
+    let id = daemon.admit(&body).await;
+    daemon
+        .events(&id)
+        .await
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+}
+
+async fn reload(daemon: &TestDaemon, model: &str) -> reqwest::Response {
+    let body = json!({ "new_model_ref": model });
+    daemon.post_json("/v1/pools/tiny/reload", &body).await
+}
+
+fn tiny_model(dir: &Path, name: &str, seed: u64) -> std::path::PathBuf {
+    let model = dir.join(name);
+    gguf::write_tiny_llama(&model, seed).unwrap();
+    model
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_spawned_replicas_serve_tasks_and_tell_their_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let daemon = support::start(spawned_config(&model, 2, "")).await;
+    told(&daemon, "Provisioning pool 'tiny'", 10).await;
+    told(
+        &daemon,
+        "Replica tiny-r0 is ready: its engine answers its health check",
+        30,
+    )
+    .await;
+    told(
+        &daemon,
+        "Replica tiny-r1 is ready: its engine answers its health check",
+        30,
+    )
+    .await;
+    told(&daemon, "Ready: 1 of 1 pools can take tasks", 5).await;
+    let runs: Vec<_> = (0..4).map(|_| run_task(&daemon, &model)).collect();
+    for events in futures_util::future::join_all(runs).await {
+        assert_eq!(events.last().map(String::as_str), Some("end"), "{events:?}");
+    }
+    // The engine's own output is in the replica's story, at the level its markers say.
+    let loaded = told(&daemon, "model loaded", 5).await;
+    assert_eq!(loaded.str("actor"), Some("llama-server"));
+    assert!(loaded
+        .str("replica_id")
+        .is_some_and(|r| r.starts_with("tiny-r")));
+    let story = daemon
+        .get_json("/v1/pools/tiny/replicas/tiny-r0/story")
+        .await;
+    let said: Vec<&str> = story
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["msg"].as_str())
+        .collect();
+    for part in [
+        "Spawned the engine of replica tiny-r0",
+        "model loaded",
+        "Replica tiny-r0 is ready",
+    ] {
+        assert!(
+            said.iter().any(|m| m.contains(part)),
+            "{part:?} not in {said:#?}"
+        );
+    }
+    let health = daemon.pool_health("tiny").await;
+    assert_ne!(health["engine"], Value::Null);
+    assert_eq!(health["live"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_engine_is_told_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let config = spawned_config(&model, 1, "restart_backoff_ms = 50");
+    let daemon = support::start(config).await;
+    told(&daemon, "Replica tiny-r0 is ready", 30).await;
+    let spawned = told(&daemon, "Spawned the engine of replica tiny-r0", 1).await;
+    let pid = spawned.u64("engine_pid").unwrap() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let exited = told(&daemon, "Replica tiny-r0 was killed by signal 9", 10).await;
+    assert_eq!(exited.level, slog::Level::Error);
+    told(&daemon, "Restarting replica tiny-r0 in", 5).await;
+    for _ in 0..1500 {
+        if count(&daemon, "Replica tiny-r0 is ready") >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        count(&daemon, "Replica tiny-r0 is ready") >= 2,
+        "it came back"
+    );
+    let events = run_task(&daemon, &model).await;
+    assert_eq!(events.last().map(String::as_str), Some("end"));
+    let metrics = daemon.metrics().await;
+    assert!(
+        metrics.contains("replica_restarts_total{pool_id=\"tiny\",replica_id=\"tiny-r0\""),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_engine_that_exits_at_once_opens_the_circuit_with_its_last_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let extra = "restart_backoff_ms = 20\ncircuit_after = 3";
+    let mut config = spawned_config(&model, 1, extra);
+    if let Some(spawn) = config.pools[0].spawn.as_mut() {
+        spawn.flags = vec!["--no-such-flag".into()];
+    }
+    let daemon = support::start(config).await;
+    let open = told(
+        &daemon,
+        "Gave up on replica tiny-r0: it failed 3 times in a row",
+        30,
+    )
+    .await;
+    assert!(open.msg.contains("--no-such-flag"), "{}", open.msg);
+    let exited = told(&daemon, "Replica tiny-r0 exited with code", 1).await;
+    assert!(
+        exited.msg.contains("a bad command-line flag"),
+        "{}",
+        exited.msg
+    );
+    let health = daemon.pool_health("tiny").await;
+    assert_eq!(health["ready"], false);
+    assert!(health["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("bad command-line flag"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_mismatch_is_refused_before_any_replica_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let wrong = format!("model_sha256 = \"{}\"", "0".repeat(64));
+    let daemon = support::start(spawned_config(&model, 1, &wrong)).await;
+    let refused = told(&daemon, "Pool 'tiny' cannot start its replicas", 10).await;
+    assert!(
+        refused.msg.contains("expected sha256 0000"),
+        "{}",
+        refused.msg
+    );
+    assert!(refused.msg.contains("found "), "{}", refused.msg);
+    assert_eq!(count(&daemon, "Spawned the engine"), 0);
+    let health = daemon.pool_health("tiny").await;
+    assert_eq!(health["ready"], false);
+    assert!(health["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("expected sha256"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_engine_binary_path_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let mut config = spawned_config(&model, 1, "");
+    if let Some(spawn) = config.pools[0].spawn.as_mut() {
+        spawn.binary = Some("/nonexistent/llama-server".into());
+    }
+    let daemon = support::start(config).await;
+    let refused = told(&daemon, "Pool 'tiny' cannot start its replicas", 10).await;
+    assert!(
+        refused.msg.contains("/nonexistent/llama-server"),
+        "{}",
+        refused.msg
+    );
+    assert_eq!(count(&daemon, "Spawned the engine"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_to_another_model_and_to_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tiny_model(dir.path(), "first.gguf", 42);
+    let second = tiny_model(dir.path(), "second.gguf", 43);
+    let daemon = support::start(spawned_config(&first, 1, "")).await;
+    told(&daemon, "Replica tiny-r0 is ready", 30).await;
+    let reloaded = reload(&daemon, second.to_str().unwrap()).await;
+    assert_eq!(reloaded.status(), 202, "{:?}", reloaded.text().await);
+    told(&daemon, "Reloaded pool 'tiny': now serving", 5).await;
+    let events = run_task(&daemon, &second).await;
+    assert_eq!(events.last().map(String::as_str), Some("end"));
+
+    let missing_model = dir.path().join("missing.gguf");
+    let missing = reload(&daemon, missing_model.to_str().unwrap()).await;
+    assert_eq!(missing.status(), 400);
+    let failed = told(&daemon, "Reload of pool 'tiny' failed; it still serves", 5).await;
+    assert!(failed.msg.contains("second.gguf"), "{}", failed.msg);
+    let events = run_task(&daemon, &second).await;
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("end"),
+        "the pool keeps serving"
+    );
+}

@@ -1,0 +1,217 @@
+//! Pools that run their own engines: each replica gets a port and a `llama-server` of its own.
+//! Before any replica starts, the pool provisions the model (present and verified: it may be
+//! downloaded) and the engine (found or built), telling its plan; a failure there leaves the pool
+//! unready and says why. Then one supervisor per replica keeps its engine running.
+
+use crate::build::pool_log;
+use crate::pool::ManagedPool;
+use crate::replica::{Generation, Replica};
+use crate::spec::PoolSpec;
+use crate::supervise::{supervise, ExitReport, Launcher, RunningEngine};
+use engine_provisioner::{BuildPolicy, EngineProcess, EngineSpec, PreparedEngine, SpawnSpec};
+use futures_util::future::BoxFuture;
+use llamacpp_http::LlamaCppAdapter;
+use logging::keys;
+use model_provisioner::ModelProvisioner;
+use slog::{error, info, Logger};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a stopped engine gets between TERM and KILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The replicas of a pool that runs its engines for `model_ref`, each on a port of its own,
+/// not ready until its engine answers.
+pub fn spawned_generation(
+    root: &Logger,
+    spec: &PoolSpec,
+    model_ref: &str,
+) -> Result<Generation, String> {
+    let log = pool_log(root, spec, model_ref, "unknown");
+    let replicas = (0..spec.replicas as usize)
+        .map(|i| {
+            let id = spec.replica_id(i);
+            let port = engine_provisioner::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                .map_err(|e| format!("no free port for replica {id}: {e}"))?;
+            let replica_log = logging::replica(&log, &id, Some(port));
+            let adapter = LlamaCppAdapter::new(format!("http://127.0.0.1:{port}"))
+                .with_log(&replica_log);
+            let replica = Replica::new(id, Arc::new(adapter), spec.slots_per_replica, replica_log)
+                .with_port(port);
+            replica.set_ready(false);
+            Ok(Arc::new(replica))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Generation {
+        model_ref: model_ref.to_string(),
+        log,
+        replicas,
+        stop: Default::default(),
+    })
+}
+
+fn engine_spec(spec: &PoolSpec) -> EngineSpec {
+    let settings = spec.spawn.clone().unwrap_or_default();
+    EngineSpec {
+        binary: settings.binary,
+        build: if settings.build_if_missing {
+            BuildPolicy::IfMissing
+        } else {
+            BuildPolicy::Never
+        },
+        allow_cpu_only: settings.allow_cpu_only,
+        flags: settings.flags,
+        gpu_devices: None,
+        // llama-server shares its context among its slots; each task may use `ctx` of it.
+        ctx: spec.ctx.saturating_mul(spec.slots_per_replica),
+        slots: spec.slots_per_replica,
+    }
+}
+
+/// Provisions the model and the engine of `generation`, then supervises its replicas until the
+/// generation is stopped. Returns at once with an error when provisioning fails (the pool's
+/// last error says why); the supervisors run on their own tasks.
+pub async fn run_generation(
+    pool: Arc<ManagedPool>,
+    generation: Arc<Generation>,
+    models: Arc<ModelProvisioner>,
+) -> Result<(), String> {
+    let log = generation.log.clone();
+    let spec = &pool.spec;
+    let settings = spec.spawn.clone().unwrap_or_default();
+    let engine = engine_spec(spec);
+    let plan = engine_provisioner::plan(&engine).to_string();
+    info!(log, "Provisioning pool '{}': model '{}'; engine: {}", spec.id, generation.model_ref, plan.trim().replace('\n', "; ");
+        keys::ACTION => "provision");
+    let fail = |why: String| {
+        pool.set_last_error(&why);
+        error!(log, "Pool '{}' cannot start its replicas: {}", spec.id, why;
+            keys::ACTION => "provision", keys::ERROR => why.as_str());
+        Err(why)
+    };
+    let model = match models
+        .ensure(&generation.model_ref, settings.model_sha256.as_deref())
+        .await
+    {
+        Ok(model) => model,
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Some(context) = model.metadata.as_ref().and_then(|m| m.context_length) {
+        pool.set_model_context(context);
+    }
+    let engine_log = log.clone();
+    let prepared = tokio::task::spawn_blocking(move || engine_provisioner::ensure(&engine, &engine_log))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(why) => return fail(why),
+    };
+    pool.set_engine_version(&prepared.version);
+    info!(log, "Provisioned pool '{}': llama-server {} at {}; model {} ({} bytes)", spec.id, prepared.version,
+        prepared.binary.display(), model.path.display(), model.size;
+        keys::ACTION => "provision", keys::ENGINE_VERSION => prepared.version.as_str());
+    let policy = settings.policy();
+    for (i, replica) in generation.replicas.iter().enumerate() {
+        let launcher = Arc::new(ProcessLauncher {
+            engine: prepared.clone(),
+            model: model.path.clone(),
+            ctx: spec.ctx.saturating_mul(spec.slots_per_replica),
+            slots: spec.slots_per_replica,
+            device: settings.gpu_devices.get(i).cloned(),
+        });
+        tokio::spawn(supervise(
+            pool.clone(),
+            replica.clone(),
+            launcher,
+            policy,
+            generation.stop.child_token(),
+        ));
+    }
+    Ok(())
+}
+
+/// Starts a replica's `llama-server` through engine-provisioner, on the replica's port.
+struct ProcessLauncher {
+    engine: PreparedEngine,
+    model: PathBuf,
+    ctx: u32,
+    slots: u32,
+    device: Option<String>,
+}
+
+impl Launcher for ProcessLauncher {
+    fn launch(&self, replica: &Replica) -> BoxFuture<'_, Result<Box<dyn RunningEngine>, String>> {
+        let mut spec = SpawnSpec::new(self.model.clone());
+        spec.port = replica.port;
+        spec.ctx = self.ctx;
+        spec.slots = self.slots;
+        if let Some(device) = &self.device {
+            spec.env
+                .push(("CUDA_VISIBLE_DEVICES".to_string(), device.clone()));
+        }
+        let spawned = engine_provisioner::spawn(&self.engine, &spec, &replica.log);
+        Box::pin(async move {
+            spawned
+                .map(|process| Box::new(Process(process)) as Box<dyn RunningEngine>)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+struct Process(EngineProcess);
+
+impl RunningEngine for Process {
+    fn pid(&self) -> u32 {
+        self.0.pid()
+    }
+
+    fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    fn wait_exit(&mut self) -> BoxFuture<'_, ExitReport> {
+        Box::pin(async move {
+            let exit = self.0.wait_exit().await;
+            ExitReport {
+                how: exit.describe(),
+                cause: exit.likely_cause().to_string(),
+                last_lines: exit.last_lines.clone(),
+            }
+        })
+    }
+
+    fn stop(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.0.stop(STOP_GRACE).await;
+        })
+    }
+}
+
+/// A new generation for `model_ref`, provisioned and with at least one replica ready, for a
+/// reload: on any failure its engines are stopped and the pool keeps what it serves.
+pub async fn prepare_generation(
+    root: &Logger,
+    pool: &Arc<ManagedPool>,
+    model_ref: &str,
+    models: Arc<ModelProvisioner>,
+) -> Result<Arc<Generation>, String> {
+    let generation = Arc::new(spawned_generation(root, &pool.spec, model_ref)?);
+    run_generation(pool.clone(), generation.clone(), models).await?;
+    let within = pool.spec.spawn.clone().unwrap_or_default().policy().ready_within;
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if generation.replicas.iter().any(|r| r.ready()) {
+            return Ok(generation);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    generation.stop.cancel();
+    Err(format!(
+        "no replica of '{model_ref}' became ready within {} ms",
+        within.as_millis()
+    ))
+}
