@@ -25,7 +25,8 @@ id = "tiny"
 engine = "llamacpp"
 model_ref = {model:?}
 replicas = {replicas}
-ctx_max = 512
+# Above the model's own 512: admission holds tasks to the smaller of the two.
+ctx_max = 1024
 max_tokens_out = 128
 queue_capacity = 16
 full_policy = "reject"
@@ -88,6 +89,9 @@ fn tiny_model(dir: &Path, name: &str, seed: u64) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_spawned_replicas_serve_tasks_and_tell_their_lives() {
+    // narration: pool.provisioning
+    // narration: replica.engine_output
+    // narration: replica.ready_spawned
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny.gguf", 42);
     let daemon = support::start(spawned_config(&model, 2, "")).await;
@@ -137,10 +141,22 @@ async fn two_spawned_replicas_serve_tasks_and_tell_their_lives() {
     let health = daemon.pool_health("tiny").await;
     assert_ne!(health["engine"], Value::Null);
     assert_eq!(health["live"], true);
+    // The tiny model's GGUF header says 512 tokens of context: more is refused at admission.
+    let capabilities = daemon.get_json("/v1/capabilities").await;
+    assert_eq!(capabilities["engines"][0]["ctx_max"], 512);
+    let mut too_long = support::task(8, "interactive");
+    too_long["engine"] = json!("llamacpp");
+    too_long["model_ref"] = json!(model.to_str().unwrap());
+    too_long["ctx"] = json!(513);
+    let refused = daemon.submit(&too_long).await;
+    assert_eq!(refused.status(), 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_engine_is_told_and_restarted() {
+    // narration: replica.spawned
+    // narration: replica.exited
+    // narration: replica.restarting
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny.gguf", 42);
     let config = spawned_config(&model, 1, "restart_backoff_ms = 50");
@@ -173,6 +189,7 @@ async fn a_killed_engine_is_told_and_restarted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_engine_that_exits_at_once_opens_the_circuit_with_its_last_lines() {
+    // narration: replica.circuit_open
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny.gguf", 42);
     let extra = "restart_backoff_ms = 20\ncircuit_after = 3";
@@ -204,6 +221,7 @@ async fn an_engine_that_exits_at_once_opens_the_circuit_with_its_last_lines() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_digest_mismatch_is_refused_before_any_replica_starts() {
+    // narration: pool.cannot_start
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny.gguf", 42);
     let wrong = format!("model_sha256 = \"{}\"", "0".repeat(64));

@@ -437,6 +437,7 @@ async fn a_client_disconnect_cancels_the_task() {
 
 #[tokio::test]
 async fn engine_failures_reach_the_client_as_error_events() {
+    // narration: job.placed_again
     // narration: job.failed
     // narration: job.engine_stall
     let fail_before = config(&[(

@@ -21,7 +21,12 @@ pub fn mock_can_load(model_ref: &str) -> Result<(), String> {
     }
 }
 
-pub(crate) fn pool_log(root: &Logger, spec: &PoolSpec, model_ref: &str, engine_version: &str) -> Logger {
+pub(crate) fn pool_log(
+    root: &Logger,
+    spec: &PoolSpec,
+    model_ref: &str,
+    engine_version: &str,
+) -> Logger {
     logging::pool(
         root,
         &PoolContext {

@@ -12,11 +12,11 @@ mod spec;
 mod supervise;
 
 pub use build::{display_url, mock_can_load, mock_generation, url_generation};
+pub use engine_provisioner::cache_dir;
 pub use health::watch_health;
 pub use model_provisioner::ModelProvisioner;
 pub use pool::{ManagedPool, Placement};
-pub use engine_provisioner::cache_dir;
-pub use spawned::{prepare_generation, run_generation, spawned_generation};
 pub use replica::{Generation, Lease, Replica};
+pub use spawned::{prepare_generation, run_generation, spawned_generation};
 pub use spec::{PoolSpec, SpawnSettings};
 pub use supervise::{supervise, ExitReport, Launcher, Policy, RunningEngine};

@@ -150,7 +150,12 @@ impl ManagedPool {
     /// Stops the engines the pool runs (shutdown); jobs must have ended before.
     pub fn stop_engines(&self) {
         self.generation().stop.cancel();
-        for old in self.retired.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for old in self
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             old.stop.cancel();
         }
     }

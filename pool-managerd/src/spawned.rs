@@ -36,8 +36,8 @@ pub fn spawned_generation(
             let port = engine_provisioner::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
                 .map_err(|e| format!("no free port for replica {id}: {e}"))?;
             let replica_log = logging::replica(&log, &id, Some(port));
-            let adapter = LlamaCppAdapter::new(format!("http://127.0.0.1:{port}"))
-                .with_log(&replica_log);
+            let adapter =
+                LlamaCppAdapter::new(format!("http://127.0.0.1:{port}")).with_log(&replica_log);
             let replica = Replica::new(id, Arc::new(adapter), spec.slots_per_replica, replica_log)
                 .with_port(port);
             replica.set_ready(false);
@@ -102,10 +102,11 @@ pub async fn run_generation(
         pool.set_model_context(context);
     }
     let engine_log = log.clone();
-    let prepared = tokio::task::spawn_blocking(move || engine_provisioner::ensure(&engine, &engine_log))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+    let prepared =
+        tokio::task::spawn_blocking(move || engine_provisioner::ensure(&engine, &engine_log))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
     let prepared = match prepared {
         Ok(prepared) => prepared,
         Err(why) => return fail(why),
@@ -201,7 +202,13 @@ pub async fn prepare_generation(
 ) -> Result<Arc<Generation>, String> {
     let generation = Arc::new(spawned_generation(root, &pool.spec, model_ref)?);
     run_generation(pool.clone(), generation.clone(), models).await?;
-    let within = pool.spec.spawn.clone().unwrap_or_default().policy().ready_within;
+    let within = pool
+        .spec
+        .spawn
+        .clone()
+        .unwrap_or_default()
+        .policy()
+        .ready_within;
     let deadline = tokio::time::Instant::now() + within;
     while tokio::time::Instant::now() < deadline {
         if generation.replicas.iter().any(|r| r.ready()) {

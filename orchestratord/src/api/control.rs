@@ -28,7 +28,9 @@ pub async fn capabilities(State(state): State<Arc<AppState>>) -> Json<Capabiliti
             .map(|p| EngineCapability {
                 engine: p.engine().into(),
                 engine_version: p.engine_version(),
-                ctx_max: p.config.ctx_max,
+                ctx_max: p
+                    .model_context()
+                    .map_or(p.config.ctx_max, |m| p.config.ctx_max.min(m as u32)),
                 max_tokens_out: p.config.max_tokens_out,
                 slots: p.total_slots(),
                 supported_workloads: vec![Workload::Completion],
@@ -238,14 +240,15 @@ pub async fn reload(
     }
     let previous = pool.model_ref();
     let loaded = match pool.config.engine {
-        llorch_api_types::Engine::Mock => pool_managerd::mock_can_load(&request.new_model_ref)
-            .map(|()| {
+        llorch_api_types::Engine::Mock => {
+            pool_managerd::mock_can_load(&request.new_model_ref).map(|()| {
                 Arc::new(pool_managerd::mock_generation(
                     &state.root,
                     &pool.spec,
                     &request.new_model_ref,
                 ))
-            }),
+            })
+        }
         _ if pool.config.spawns() => {
             info!(request_log(&pool, &ctx), "Reloading pool '{}' with '{}': provisioning it and starting its replicas; '{}' serves until one is ready",
                 id, request.new_model_ref, pool.model_ref(); keys::ACTION => "reload");

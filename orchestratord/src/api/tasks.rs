@@ -91,6 +91,12 @@ fn validate(state: &AppState, request: &TaskRequest) -> Result<Arc<Pool>, ApiErr
             })?,
     };
     let c = &pool.config;
+    if let Some(model) = pool.model_context().filter(|m| u64::from(request.ctx) > *m) {
+        return Err(ApiError::invalid(format!(
+            "ctx {} exceeds the context length of the model pool '{}' serves ({model})",
+            request.ctx, c.id
+        )));
+    }
     if request.ctx == 0 || request.ctx > c.ctx_max {
         return Err(ApiError::invalid(format!(
             "ctx must be between 1 and {} for pool '{}'",
