@@ -17,6 +17,8 @@ pub struct Replica {
     pub port: Option<u16>,
     busy: AtomicU32,
     ready: AtomicBool,
+    /// The pid of the engine the pool runs for it, 0 when none runs.
+    engine_pid: AtomicU32,
 }
 
 impl Replica {
@@ -29,6 +31,7 @@ impl Replica {
             port: None,
             busy: AtomicU32::new(0),
             ready: AtomicBool::new(true),
+            engine_pid: AtomicU32::new(0),
         }
     }
 
@@ -36,6 +39,15 @@ impl Replica {
     pub fn with_port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self
+    }
+
+    /// The engine process the pool runs for this replica, while it runs.
+    pub fn engine_pid(&self) -> Option<u32> {
+        Some(self.engine_pid.load(Ordering::Relaxed)).filter(|pid| *pid != 0)
+    }
+
+    pub fn set_engine_pid(&self, pid: Option<u32>) {
+        self.engine_pid.store(pid.unwrap_or(0), Ordering::Relaxed);
     }
 
     pub fn busy(&self) -> u32 {

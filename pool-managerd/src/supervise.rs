@@ -103,12 +103,14 @@ pub async fn supervise(
                 last_lines: Vec::new(),
             },
             Ok(mut engine) => {
+                replica.set_engine_pid(Some(engine.pid()));
                 info!(log, "Spawned the engine of replica {}: pid {}, port {}", replica.id, engine.pid(), engine.port();
                     keys::ACTION => "spawn", keys::ENGINE_PID => engine.pid(), keys::PORT => engine.port(), "attempt" => attempt);
                 match run(&pool, &replica, engine.as_mut(), &policy, &stop).await {
                     Some(report) => report,
                     None => {
                         engine.stop().await;
+                        replica.set_engine_pid(None);
                         info!(log, "Stopped the engine of replica {}", replica.id; keys::ACTION => "stop");
                         return;
                     }
@@ -116,6 +118,7 @@ pub async fn supervise(
             }
         };
         replica.set_ready(false);
+        replica.set_engine_pid(None);
         pool.notify_changed();
         let lived = started.elapsed();
         pool.set_last_error(&format!(

@@ -289,6 +289,14 @@ pub struct ReplicaHealth {
     pub ready: bool,
     pub slots: u32,
     pub busy: u32,
+    /// The engine process of a replica the pool runs itself, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Times its engine was restarted.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

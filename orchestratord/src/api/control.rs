@@ -41,6 +41,7 @@ pub async fn capabilities(State(state): State<Arc<AppState>>) -> Json<Capabiliti
 }
 
 fn health_of(pool: &Pool) -> PoolHealth {
+    let restarts = pool.restarts();
     PoolHealth {
         pool_id: pool.id().into(),
         engine: pool.engine().into(),
@@ -55,6 +56,13 @@ fn health_of(pool: &Pool) -> PoolHealth {
                 ready: r.ready(),
                 slots: r.slots,
                 busy: r.busy(),
+                engine_pid: r.engine_pid(),
+                port: r.port,
+                restarts: restarts
+                    .iter()
+                    .filter(|(id, reason, _)| *id == r.id && *reason != "circuit_open")
+                    .map(|(_, _, n)| n)
+                    .sum(),
             })
             .collect(),
         last_error: pool.last_error(),
