@@ -105,13 +105,18 @@ impl Router {
     /// Sends an info+ record, waiting a bounded time for room; false when it was lost.
     fn send_lossless(&self, record: &Record, values: &OwnedKVList) -> bool {
         let mut attempt = 0u32;
-        let mut waited_since: Option<Instant> = None;
-        let on_runtime = tokio::runtime::Handle::try_current().is_ok();
+        // Only a caller that has to wait asks where it runs.
+        let mut waiting: Option<(Instant, bool)> = None;
         loop {
             match self.try_send(record, values) {
                 Ok(()) => return true,
                 Err(AsyncError::Full) if !self.worker_gone() => {
-                    let started = *waited_since.get_or_insert_with(Instant::now);
+                    let (started, on_runtime) = *waiting.get_or_insert_with(|| {
+                        (
+                            Instant::now(),
+                            tokio::runtime::Handle::try_current().is_ok(),
+                        )
+                    });
                     let give_up = if on_runtime {
                         attempt >= RUNTIME_YIELDS
                     } else {
