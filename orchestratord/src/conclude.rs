@@ -132,7 +132,7 @@ pub fn conclude(
                 keys::QUEUE_MS => ms(queue), keys::FIRST_TOKEN_MS => first_token_ms, keys::DECODE_TIME_MS => decode_ms);
             let error = ErrorEnvelope {
                 code: failure.code,
-                message,
+                message: format!("replica '{replica}': {message}"),
                 engine: Some(pool.engine().into()),
                 pool_id: Some(pool.id().into()),
                 retriable: failure.retriable,

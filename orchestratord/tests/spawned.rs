@@ -285,3 +285,58 @@ async fn reloads_to_another_model_and_to_a_missing_one() {
         "the pool keeps serving"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_engine_killed_mid_stream_ends_its_job_with_a_clear_error_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let mut config = spawned_config(&model, 1, "restart_backoff_ms = 50");
+    config.pools[0].max_tokens_out = 1000;
+    let daemon = support::start(config).await;
+    told(&daemon, "Replica tiny-r0 is ready", 30).await;
+    let spawned = told(&daemon, "Spawned the engine of replica tiny-r0", 1).await;
+    let pid = spawned.u64("engine_pid").unwrap() as i32;
+    let mut body = support::task(1000, "interactive");
+    body["engine"] = json!("llamacpp");
+    body["model_ref"] = json!(model.to_str().unwrap());
+    body["temperature"] = json!(0.0);
+    let id = daemon.admit(&body).await;
+    let stream = daemon.open_stream(&id).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let pump = tokio::spawn(support::pump_events(stream, usize::MAX, tx));
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        let first_token =
+            event.event == "token" && !events.iter().any(|e: &support::Sse| e.event == "token");
+        events.push(event);
+        if first_token {
+            assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        }
+    }
+    pump.await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        last.event, "error",
+        "the job ends with a clear error: {last:?}"
+    );
+    assert_eq!(last.data["code"], "WORKER_RESET");
+    assert!(
+        last.data["message"].as_str().unwrap().contains("tiny-r0"),
+        "{last:?}"
+    );
+    told(&daemon, "Replica tiny-r0 was killed by signal 9", 10).await;
+    for _ in 0..1500 {
+        if count(&daemon, "Replica tiny-r0 is ready") >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        count(&daemon, "Replica tiny-r0 is ready") >= 2,
+        "it came back"
+    );
+    let story = daemon
+        .get_json("/v1/pools/tiny/replicas/tiny-r0/story")
+        .await;
+    assert!(story.to_string().contains("was killed by signal 9"));
+}
