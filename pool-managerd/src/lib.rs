@@ -6,6 +6,7 @@
 mod build;
 mod health;
 mod pool;
+mod pools_file;
 mod replica;
 mod spawned;
 mod spec;
@@ -16,6 +17,7 @@ pub use engine_provisioner::cache_dir;
 pub use health::watch_health;
 pub use model_provisioner::ModelProvisioner;
 pub use pool::{ManagedPool, Placement};
+pub use pools_file::read_pools;
 pub use replica::{Generation, Lease, Replica};
 pub use spawned::{prepare_generation, run_generation, spawned_generation};
 pub use spec::{PoolSpec, SpawnSettings};
