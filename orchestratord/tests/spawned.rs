@@ -141,6 +141,9 @@ async fn two_spawned_replicas_serve_tasks_and_tell_their_lives() {
     let health = daemon.pool_health("tiny").await;
     assert_ne!(health["engine"], Value::Null);
     assert_eq!(health["live"], true);
+    assert_eq!(health["model"]["architecture"], "llama", "{health}");
+    assert_eq!(health["model"]["context_length"], 512);
+    assert_ne!(health["engine_version"], "unknown");
     // The tiny model's GGUF header says 512 tokens of context: more is refused at admission.
     let capabilities = daemon.get_json("/v1/capabilities").await;
     assert_eq!(capabilities["engines"][0]["ctx_max"], 512);
@@ -150,6 +153,17 @@ async fn two_spawned_replicas_serve_tasks_and_tell_their_lives() {
     too_long["ctx"] = json!(513);
     let refused = daemon.submit(&too_long).await;
     assert_eq!(refused.status(), 400);
+
+    // Drain and undrain work on pools that run their engines like on any other.
+    let drained = daemon
+        .post_json("/v1/pools/tiny/drain", &json!({"deadline_ms": 60000}))
+        .await;
+    assert_eq!(drained.status(), 202);
+    assert_eq!(daemon.pool_health("tiny").await["ready"], false);
+    let undrained = daemon.post_json("/v1/pools/tiny/undrain", &json!({})).await;
+    assert_eq!(undrained.status(), 200);
+    let events = run_task(&daemon, &model).await;
+    assert_eq!(events.last().map(String::as_str), Some("end"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

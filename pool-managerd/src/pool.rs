@@ -34,8 +34,8 @@ pub struct ManagedPool {
     /// The most recent replica health failure or engine failure, without engine addresses.
     last_error: Mutex<Option<String>>,
     changed: Arc<Notify>,
-    /// The model's context length (from its GGUF header), when known.
-    model_context: Mutex<Option<u64>>,
+    /// The served model's facts (from its GGUF header), when known.
+    model: Mutex<Option<llorch_api_types::ModelInfo>>,
     /// Engine restarts by replica and reason (`replica_restarts_total`).
     restarts: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
@@ -59,7 +59,7 @@ impl ManagedPool {
             last_error: Mutex::new(None),
             changed: Arc::new(Notify::new()),
             restarts: Mutex::new(BTreeMap::new()),
-            model_context: Mutex::new(None),
+            model: Mutex::new(None),
         }
     }
 
@@ -249,11 +249,16 @@ impl ManagedPool {
 
     /// The served model's context length, from its GGUF header.
     pub fn model_context(&self) -> Option<u64> {
-        *self.model_context.lock().unwrap_or_else(|p| p.into_inner())
+        self.model().and_then(|m| m.context_length)
     }
 
-    pub fn set_model_context(&self, tokens: u64) {
-        *self.model_context.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokens);
+    /// The served model's facts, from its GGUF header.
+    pub fn model(&self) -> Option<llorch_api_types::ModelInfo> {
+        self.model.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_model(&self, model: llorch_api_types::ModelInfo) {
+        *self.model.lock().unwrap_or_else(|p| p.into_inner()) = Some(model);
     }
 
     /// Counts a restart of `replica`'s engine for `reason`.

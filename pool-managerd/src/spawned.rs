@@ -98,8 +98,15 @@ pub async fn run_generation(
         Ok(model) => model,
         Err(e) => return fail(e.to_string()),
     };
-    if let Some(context) = model.metadata.as_ref().and_then(|m| m.context_length) {
-        pool.set_model_context(context);
+    if let Some(facts) = &model.metadata {
+        pool.set_model(llorch_api_types::ModelInfo {
+            model_ref: model.model_ref.clone(),
+            architecture: facts.architecture.clone(),
+            context_length: facts.context_length,
+            file_type: facts.file_type,
+            parameter_count: facts.parameter_count,
+            size_bytes: model.size,
+        });
     }
     let engine_log = log.clone();
     let prepared =

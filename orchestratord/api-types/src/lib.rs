@@ -299,6 +299,20 @@ pub struct ReplicaHealth {
     pub restarts: u64,
 }
 
+/// A model's facts from its GGUF header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub model_ref: String,
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_type: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_count: Option<u64>,
+    pub size_bytes: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PoolMetrics {
     pub queue_depth: u32,
@@ -310,6 +324,12 @@ pub struct PoolMetrics {
 pub struct PoolHealth {
     pub pool_id: String,
     pub engine: String,
+    /// The version of the engines serving (refreshed when a replica comes up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+    /// What the model file says of itself (pools that provision their model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelInfo>,
     pub live: bool,
     pub ready: bool,
     pub draining: bool,

@@ -45,6 +45,8 @@ fn health_of(pool: &Pool) -> PoolHealth {
     PoolHealth {
         pool_id: pool.id().into(),
         engine: pool.engine().into(),
+        engine_version: Some(pool.engine_version()),
+        model: pool.model(),
         live: pool.live(),
         ready: pool.ready(),
         draining: pool.draining(),
