@@ -5,6 +5,7 @@ mod middleware;
 mod ops;
 mod origin;
 mod sessions;
+mod stream;
 mod tasks;
 
 use crate::state::AppState;
@@ -56,7 +57,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         // Keep ROUTES in step with these.
         .route("/v1/tasks", post(tasks::create))
-        .route("/v1/tasks/{id}/stream", get(tasks::stream))
+        .route("/v1/tasks/{id}/stream", get(stream::stream))
         .route("/v1/tasks/{id}/cancel", post(tasks::cancel))
         .route("/v1/tasks/{id}/story", get(tasks::story))
         .route(

@@ -1,4 +1,4 @@
-//! `POST /v1/tasks`, `GET /v1/tasks/{id}/stream`, `POST /v1/tasks/{id}/cancel`.
+//! `POST /v1/tasks` (admission), `POST /v1/tasks/{id}/cancel`, `GET /v1/tasks/{id}/story`.
 
 use super::RequestContext;
 use crate::ending::{CancelReason, Final};
@@ -11,7 +11,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use llorch_api_types::{
@@ -19,7 +18,6 @@ use llorch_api_types::{
 };
 use logging::{keys, JobContext, PromptFacts};
 use slog::{info, warn};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -346,86 +344,6 @@ fn watch_unclaimed(state: Arc<AppState>, task: Arc<Task>) {
     });
 }
 
-/// Cancels the task when the stream is dropped before its last event (client disconnect).
-struct DisconnectGuard {
-    state: Arc<AppState>,
-    task: Arc<Task>,
-    finished: bool,
-}
-
-impl Drop for DisconnectGuard {
-    fn drop(&mut self) {
-        let enabled = self.state.config.server.cancel_on_disconnect;
-        if !self.finished && enabled && self.task.phase() != Phase::Finished {
-            cancel_task(&self.state, &self.task, CancelReason::Disconnect);
-        }
-    }
-}
-
-pub async fn stream(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let task = state
-        .tasks
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("task"))?;
-    let receiver = task
-        .take_receiver()
-        .ok_or_else(|| ApiError::invalid("this task is already being streamed"))?;
-    let guard = DisconnectGuard {
-        state: state.clone(),
-        task: task.clone(),
-        finished: false,
-    };
-    let events = futures_util::stream::unfold(
-        (receiver, guard, 0u32),
-        |(mut receiver, mut guard, mut delivered)| async move {
-            if guard.finished {
-                return None;
-            }
-            while let Some(event) = receiver.recv().await {
-                if event.name == "token" {
-                    if guard.task.cancel.is_cancelled() {
-                        continue;
-                    }
-                    delivered += 1;
-                }
-                let sse = Event::default().event(event.name).data(event.data);
-                return Some((Ok::<Event, Infallible>(sse), (receiver, guard, delivered)));
-            }
-            // The task finished and dropped its sender: its terminal event comes last.
-            guard.finished = true;
-            let (name, data) = match guard.task.last_event() {
-                Some(last) => last.to_sse(delivered),
-                None => ("error", internal_error()),
-            };
-            let sse = Event::default().event(name).data(data);
-            Some((Ok(sse), (receiver, guard, delivered)))
-        },
-    );
-    let heartbeat = state.config.server.heartbeat_ms;
-    let sse = Sse::new(events);
-    let sse = if heartbeat > 0 {
-        sse.keep_alive(
-            KeepAlive::new()
-                .interval(Duration::from_millis(heartbeat))
-                .text("keep-alive"),
-        )
-        .into_response()
-    } else {
-        sse.into_response()
-    };
-    let mut response = sse;
-    response
-        .headers_mut()
-        .insert("cache-control", "no-cache".parse().expect("static header"));
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", "no".parse().expect("static header"));
-    Ok(response)
-}
-
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
@@ -451,17 +369,4 @@ pub async fn story(
         None if state.tasks.get(&id).is_some() => Ok(Json(Vec::new())),
         None => Err(ApiError::not_found("task")),
     }
-}
-
-fn internal_error() -> String {
-    serde_json::to_string(&ErrorEnvelope {
-        code: ErrorCode::Internal,
-        message: "the task ended without a terminal event".into(),
-        engine: None,
-        pool_id: None,
-        retriable: true,
-        retry_after_ms: None,
-        policy_label: None,
-    })
-    .unwrap_or_default()
 }

@@ -1,0 +1,135 @@
+//! Tests of the parent module.
+
+use super::*;
+use slog::{o, Drain, Logger};
+use std::sync::{Arc, Mutex};
+
+type Seen = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+struct Probe(Mutex<Flattener>, Seen);
+impl Drain for Probe {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, r: &Record, v: &OwnedKVList) -> Result<(), slog::Never> {
+        let mut f = self.0.lock().unwrap();
+        let flat = f.flatten(r, v);
+        let fields = flat
+            .fields()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.1
+            .lock()
+            .unwrap()
+            .push((flat.msg().to_string(), fields));
+        Ok(())
+    }
+}
+
+fn probe() -> (Logger, Seen) {
+    let seen = Seen::default();
+    let drain = Probe(Mutex::new(Flattener::new()), seen.clone());
+    (
+        Logger::root(drain, o!("bin" => "t", "version" => "1")),
+        seen,
+    )
+}
+
+#[test]
+fn fields_read_root_to_leaf_then_record_in_written_order() {
+    let (root, seen) = probe();
+    let pool = root.new(o!("pool_id" => "p", "engine" => "mock"));
+    let job = pool.new(o!("job_id" => "j"));
+    slog::info!(job, "Started"; "tokens_in" => 3, "first" => true);
+    let got = seen.lock().unwrap();
+    let keys: Vec<_> = got[0].1.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "bin",
+            "version",
+            "pool_id",
+            "engine",
+            "job_id",
+            "tokens_in",
+            "first"
+        ]
+    );
+}
+
+#[test]
+fn duplicate_keys_collapse_and_the_leaf_wins() {
+    let (root, seen) = probe();
+    let child = root.new(o!("actor" => "admission"));
+    let leaf = child.new(o!("actor" => "streaming"));
+    slog::info!(leaf, "x"; "actor" => "adapter", "n" => 1u8);
+    let got = seen.lock().unwrap();
+    let actors: Vec<_> = got[0].1.iter().filter(|(k, _)| k == "actor").collect();
+    assert_eq!(actors.len(), 1);
+    assert_eq!(actors[0].1, "adapter");
+}
+
+#[test]
+fn a_record_field_that_overrides_context_is_the_records_own() {
+    type Splits = Arc<Mutex<Vec<[Vec<String>; 2]>>>;
+    struct Split(Mutex<Flattener>, Splits);
+    impl Drain for Split {
+        type Ok = ();
+        type Err = slog::Never;
+        fn log(&self, r: &Record, v: &OwnedKVList) -> Result<(), slog::Never> {
+            let mut f = self.0.lock().unwrap();
+            let flat = f.flatten(r, v);
+            let show = |(k, v): (&str, FieldValue)| format!("{k}={v}");
+            let split = [
+                flat.inherited_fields().map(show).collect(),
+                flat.own_fields().map(show).collect(),
+            ];
+            self.1.lock().unwrap().push(split);
+            Ok(())
+        }
+    }
+    let seen = Splits::default();
+    let root = Logger::root(
+        Split(Mutex::new(Flattener::new()), seen.clone()),
+        o!("bin" => "t", "actor" => "root"),
+    );
+    let leaf = root.new(o!("model_ref" => "old", "actor" => "leaf"));
+    slog::info!(leaf, "x"; "n" => 1u8, "model_ref" => "new", "n" => 2u8);
+    slog::info!(leaf, "y");
+    let got = seen.lock().unwrap();
+    assert_eq!(got[0][0], ["bin=t", "actor=leaf"]);
+    assert_eq!(got[0][1], ["n=2", "model_ref=new"]);
+    assert_eq!(got[1][0], ["bin=t", "actor=leaf", "model_ref=old"]);
+    assert!(got[1][1].is_empty());
+}
+
+#[test]
+fn sensitive_keys_are_redacted_at_any_depth() {
+    let (root, seen) = probe();
+    let child = root.new(o!("Authorization" => "Bearer canary-123"));
+    slog::info!(child, "x"; "api_key" => "canary-456", "tokens_out" => 5);
+    let got = seen.lock().unwrap();
+    let line = format!("{:?}", got[0]);
+    assert!(!line.contains("canary"), "{line}");
+    assert!(line.contains("[REDACTED]"));
+    assert!(line.contains("\"tokens_out\", \"5\""));
+}
+
+#[test]
+fn fields_named_like_the_line_keys_are_renamed_not_lost() {
+    let (root, seen) = probe();
+    let child = root.new(o!("level" => "from context"));
+    slog::info!(child, "real message"; "msg" => "x", "ts" => 7u8);
+    let got = seen.lock().unwrap();
+    assert_eq!(got[0].0, "real message");
+    let expected = [
+        ("bin", "t"),
+        ("version", "1"),
+        ("field_level", "from context"),
+        ("field_msg", "x"),
+        ("field_ts", "7"),
+    ];
+    assert_eq!(
+        got[0].1,
+        expected.map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+}
