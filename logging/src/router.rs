@@ -143,8 +143,9 @@ impl Router {
     }
 
     /// Wakes the worker to narrate the writers' notices; never waits.
+    /// The nudge is not a record: it is not counted in `queued` (see `SinkSet::log`).
     pub(crate) fn nudge(&self) {
-        let _ = self.try_send(
+        let _ = self.core.log(
             &slog::record!(Level::Critical, NOTICE_TAG, &format_args!(""), slog::b!()),
             empty_values(),
         );

@@ -262,6 +262,10 @@ impl SinkSet {
     /// Writes out what is queued within [`SHUTDOWN_FLUSH`], then ends with a line that says how
     /// many records could not be written, in every sink that is still writing.
     fn shut_down(&self) {
+        // Records accepted into the channel behind the worker's finish are never delivered.
+        let undelivered = self.worker.queued.swap(0, Ordering::Relaxed).max(0) as u64;
+        self.stats
+            .count_lost(crate::stats::ALL_SINKS, LossReason::Shutdown, undelivered);
         self.tell_notices();
         let deadline = Instant::now() + SHUTDOWN_FLUSH;
         let mut sinks = self.sinks.borrow_mut();
@@ -377,6 +381,10 @@ impl Drain for SinkSet {
     type Err = slog::Never;
 
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        if record.tag() == NOTICE_TAG {
+            self.tell_notices();
+            return Ok(());
+        }
         let idle = self.worker.queued.fetch_sub(1, Ordering::Relaxed) <= 1;
         if record.tag() == FLUSH_TAG {
             self.tell_notices();
@@ -392,9 +400,7 @@ impl Drain for SinkSet {
             }
             return Ok(());
         }
-        if record.tag() != NOTICE_TAG {
-            self.dispatch(record, values, idle, None);
-        }
+        self.dispatch(record, values, idle, None);
         self.tell_notices();
         Ok(())
     }

@@ -31,7 +31,12 @@ pub fn start(state: Arc<AppState>, pool: Arc<Pool>, placement: Placement, task: 
             return;
         }
         if run(&state, &pool, placement, &task).await == Ran::PlaceAgain {
-            pool.requeue_front(task);
+            pool.requeue_front(task.clone());
+            // A cancel that came while the task was between replicas found it running: its
+            // runner is gone, so it is ended here (one of the two sides sees the other).
+            if task.cancel.is_cancelled() {
+                state.end_if_queued(&task, task.cancel_reason());
+            }
             return;
         }
         task.advance(Phase::Finished);
@@ -105,6 +110,7 @@ async fn run(state: &AppState, pool: &Pool, placement: Placement, task: &Task) -
     if let (Outcome::Failed(failure), 0) = (&ended.0, ended.1.tokens_out) {
         let retry = failure.code == ErrorCode::WorkerReset
             && placements < MAX_PLACEMENTS
+            && !pool.draining()
             && !task.cancel.is_cancelled();
         if retry {
             pool.set_last_error(&format!("replica {}: {}", replica.id, failure.message));

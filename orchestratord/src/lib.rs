@@ -104,7 +104,8 @@ pub async fn bind(config: Config, root: &Logger, options: Options) -> Result<Dae
                 let _ = pool_managerd::run_generation(managed, generation, models).await;
             });
         }
-        if pool.config.engine != llorch_api_types::Engine::Mock {
+        // The supervisors own the readiness of the engines a pool runs itself.
+        else if pool.config.engine != llorch_api_types::Engine::Mock {
             tokio::spawn(pool_managerd::watch_health(
                 pool.managed().clone(),
                 HEALTH_EVERY,

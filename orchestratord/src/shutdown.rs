@@ -58,6 +58,7 @@ pub async fn drain(state: &AppState) {
     }
     for task in &left {
         task.cancel_with(CancelReason::Shutdown);
+        state.end_if_queued(task, CancelReason::Shutdown);
     }
     let wait_for_runners = Instant::now() + Duration::from_secs(2);
     while Instant::now() < wait_for_runners && !state.tasks.active().is_empty() {
@@ -65,5 +66,15 @@ pub async fn drain(state: &AppState) {
     }
     for pool in &state.pools {
         pool.stop_engines();
+    }
+    // The supervisors stop their engines: TERM, a bounded wait, KILL.
+    let engines_stopped = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < engines_stopped
+        && state
+            .pools
+            .iter()
+            .any(|p| p.replicas().iter().any(|r| r.engine_pid().is_some()))
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

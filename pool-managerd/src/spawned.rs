@@ -208,24 +208,37 @@ pub async fn prepare_generation(
     models: Arc<ModelProvisioner>,
 ) -> Result<Arc<Generation>, String> {
     let generation = Arc::new(spawned_generation(root, &pool.spec, model_ref)?);
-    run_generation(pool.clone(), generation.clone(), models).await?;
-    let within = pool
-        .spec
-        .spawn
-        .clone()
-        .unwrap_or_default()
-        .policy()
-        .ready_within;
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if generation.replicas.iter().any(|r| r.ready()) {
-            return Ok(generation);
+    // Until the new generation serves, a failure (or a caller that went away) stops its engines
+    // and leaves the pool's facts as they were.
+    let engines = generation.stop.clone().drop_guard();
+    let served_model = pool.model();
+    let prepared = async {
+        run_generation(pool.clone(), generation.clone(), models).await?;
+        let settings = pool.spec.spawn.clone().unwrap_or_default();
+        let within = settings.policy().ready_within;
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if generation.replicas.iter().any(|r| r.ready()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err(format!(
+            "no replica of '{model_ref}' became ready within {} ms",
+            within.as_millis()
+        ))
     }
-    generation.stop.cancel();
-    Err(format!(
-        "no replica of '{model_ref}' became ready within {} ms",
-        within.as_millis()
-    ))
+    .await;
+    match prepared {
+        Ok(()) => {
+            engines.disarm();
+            Ok(generation)
+        }
+        Err(why) => {
+            if let Some(model) = served_model {
+                pool.set_model(model);
+            }
+            Err(why)
+        }
+    }
 }

@@ -248,6 +248,8 @@ pub async fn reload(
             "a reload of pool '{id}' is already under way"
         )));
     }
+    // Released however the handler ends (a client that went away drops it mid-way).
+    let _reloading = ReloadGuard(pool.clone());
     let previous = pool.model_ref();
     let loaded = match pool.config.engine {
         llorch_api_types::Engine::Mock => {
@@ -303,6 +305,14 @@ pub async fn reload(
             Err(ApiError::invalid(reason).pool(pool.engine(), pool.id()))
         }
     };
-    pool.end_reload();
     result
+}
+
+/// Ends a pool's reload when dropped.
+struct ReloadGuard(Arc<Pool>);
+
+impl Drop for ReloadGuard {
+    fn drop(&mut self) {
+        self.0.end_reload();
+    }
 }
