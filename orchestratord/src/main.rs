@@ -103,11 +103,13 @@ fn run(
         story,
     };
     runtime.block_on(async {
+        // Before anything is told "Ready": a SIGTERM from then on stops the daemon gracefully.
+        let stop = orchestratord::shutdown::signal();
         let daemon = match orchestratord::bind(config, root, options).await {
             Ok(daemon) => daemon,
             Err(_) => return 2,
         };
-        match daemon.serve(orchestratord::shutdown::signal()).await {
+        match daemon.serve(stop).await {
             Ok(()) => 0,
             Err(error) => {
                 crit!(log, "The server failed: {}", error);

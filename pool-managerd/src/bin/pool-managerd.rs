@@ -60,6 +60,8 @@ fn run(cli: &Cli, root: &Logger, log: &Logger) -> u8 {
         }
     };
     runtime.block_on(async {
+        // Installed before the pools start: a SIGTERM from then on stops the engines gracefully.
+        let stop = stop_signal();
         let models = Arc::new(ModelProvisioner::new(pool_managerd::cache_dir(), root));
         let mut pools = Vec::new();
         for spec in specs {
@@ -73,7 +75,7 @@ fn run(cli: &Cli, root: &Logger, log: &Logger) -> u8 {
         }
         info!(log, "Running {} pools; stop with SIGTERM or Ctrl-C", pools.len();
             keys::ACTION => "start", keys::COUNT => pools.len());
-        stop_signal().await;
+        stop.await;
         info!(log, "Stopping the engines of {} pools", pools.len(); keys::ACTION => "stop");
         for pool in &pools {
             pool.stop_engines();
@@ -125,16 +127,23 @@ async fn start_pool(
     Ok(pool)
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        let _ = ctrl_c.await;
-        return;
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate()).ok();
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
+            match stream {
+                Some(mut stream) => {
+                    stream.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = wait(term) => {}
+            _ = wait(interrupt) => {}
+        }
     }
 }
