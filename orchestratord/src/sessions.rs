@@ -14,6 +14,8 @@ pub const MAX_TURNS: u32 = 8;
 const SWEEP_PER_CALL: usize = 64;
 
 struct Session {
+    /// Tells this session from an earlier one with the same id (ended, or expired).
+    generation: u64,
     last_used: Instant,
     turns: u32,
     tokens_used: u64,
@@ -33,6 +35,7 @@ struct Table {
     /// One entry per session, roughly oldest first; an entry whose session was used since is
     /// put back with its new time instead of expiring it.
     expiry: VecDeque<(Instant, String)>,
+    generations: u64,
 }
 
 impl Table {
@@ -83,7 +86,9 @@ impl Sessions {
         let mut table = self.table();
         let now = Instant::now();
         table.sweep(now);
+        table.generations += 1;
         let fresh = Session {
+            generation: table.generations,
             last_used: now,
             turns: 0,
             tokens_used: 0,
@@ -119,6 +124,7 @@ impl Sessions {
         Ok(Reservation {
             sessions: self.clone(),
             session_id: id.to_string(),
+            generation: session.generation,
             reserved: max_tokens,
             used: 0,
             undo: false,
@@ -127,7 +133,11 @@ impl Sessions {
 
     fn settle(&self, r: &Reservation) {
         let mut table = self.table();
-        let Some(session) = table.sessions.get_mut(&r.session_id) else {
+        let Some(session) = table
+            .sessions
+            .get_mut(&r.session_id)
+            .filter(|s| s.generation == r.generation)
+        else {
             return;
         };
         session.tokens_reserved = session
@@ -183,6 +193,7 @@ impl Sessions {
 pub struct Reservation {
     sessions: Arc<Sessions>,
     session_id: String,
+    generation: u64,
     reserved: u32,
     used: u32,
     undo: bool,
@@ -228,6 +239,24 @@ mod tests {
     }
 
     #[test]
+    fn a_turn_of_an_ended_session_never_settles_against_its_successor() {
+        let sessions = Sessions::with_tokens_budget(Some(100));
+        let old = sessions.begin_turn("s", 60).unwrap();
+        sessions.end("s");
+        let new = sessions.begin_turn("s", 30).unwrap();
+        drop(old);
+        assert_eq!(
+            sessions.info("s").unwrap().tokens_budget_remaining,
+            Some(70)
+        );
+        new.settle(5);
+        assert_eq!(
+            sessions.info("s").unwrap().tokens_budget_remaining,
+            Some(95)
+        );
+    }
+
+    #[test]
     fn expired_sessions_are_swept_a_few_at_a_time() {
         let sessions = Sessions::with_tokens_budget(None);
         let long_ago = Instant::now() - TTL - Duration::from_secs(1);
@@ -239,6 +268,7 @@ mod tests {
                 table.sessions.insert(
                     id,
                     Session {
+                        generation: 0,
                         last_used: long_ago,
                         turns: 1,
                         tokens_used: 0,
