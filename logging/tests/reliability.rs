@@ -168,15 +168,7 @@ fn a_broken_pipe_on_the_json_sink_is_reported_once_and_logging_goes_on() {
     unsafe { libc::close(fds[0]) };
     let broken = unsafe { std::fs::File::from_raw_fd(fds[1]) };
 
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("still-here.jsonl");
-    let mut config = support::config(LogFormat::Json, "info");
-    config.file = Some(file.clone());
-    let (root, guard) = LoggerBuilder::new("test", "0.0.0", config)
-        .json_output(broken)
-        .without_globals()
-        .build()
-        .unwrap();
+    let (root, guard, file, _dir) = support::with_file_sink(broken);
     for i in 0..100u32 {
         info!(root, "Still narrating"; "i" => i);
         if i % 10 == 0 {

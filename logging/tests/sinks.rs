@@ -252,15 +252,7 @@ fn canary_secrets_reach_no_sink() {
 
 #[test]
 fn dropping_the_guard_writes_the_last_record_to_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("last.jsonl");
-    let mut config = support::config(LogFormat::Json, "info");
-    config.file = Some(file.clone());
-    let (root, guard) = logging::LoggerBuilder::new("test", "0.0.0", config)
-        .json_output(std::io::sink())
-        .without_globals()
-        .build()
-        .unwrap();
+    let (root, guard, file, _dir) = support::with_file_sink(std::io::sink());
     for i in 0..10_000u32 {
         info!(root, "record {}", i; "i" => i);
     }

@@ -62,16 +62,8 @@ fn file_lines(path: &std::path::Path) -> Vec<Line> {
 fn a_stalled_stdout_costs_its_own_records_only_and_shutdown_is_bounded() {
     // narration: logging.sink_stalled
     // narration: logging.stopped_with_losses
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("narration.jsonl");
-    let mut config = support::config(LogFormat::Json, "info");
-    config.file = Some(file.clone());
     let paused = Paused::default();
-    let (root, guard) = LoggerBuilder::new("test", "0.0.0", config)
-        .json_output(paused.clone())
-        .without_globals()
-        .build()
-        .unwrap();
+    let (root, guard, file, _dir) = support::with_file_sink(paused.clone());
     const RECORDS: u32 = 60_000;
     let log = root.clone();
     within(
@@ -136,16 +128,8 @@ fn a_stalled_stdout_costs_its_own_records_only_and_shutdown_is_bounded() {
 #[test]
 fn a_stalled_sink_that_catches_up_says_what_it_lost() {
     // narration: logging.sink_caught_up
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("narration.jsonl");
-    let mut config = support::config(LogFormat::Json, "info");
-    config.file = Some(file.clone());
     let paused = Paused::default();
-    let (root, guard) = LoggerBuilder::new("test", "0.0.0", config)
-        .json_output(paused.clone())
-        .without_globals()
-        .build()
-        .unwrap();
+    let (root, guard, file, _dir) = support::with_file_sink(paused.clone());
     let stats = guard.stats().clone();
     let log = root.clone();
     let counted = stats.clone();
@@ -210,15 +194,7 @@ fn a_full_disk_is_counted_told_elsewhere_and_logging_goes_on() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("narration.jsonl");
-    let mut config = support::config(LogFormat::Json, "info");
-    config.file = Some(file.clone());
-    let (root, guard) = LoggerBuilder::new("test", "0.0.0", config)
-        .json_output(full)
-        .without_globals()
-        .build()
-        .unwrap();
+    let (root, guard, file, _dir) = support::with_file_sink(full);
     for i in 0..200u32 {
         info!(root, "Writing to a full disk"; "i" => i);
         if i % 50 == 0 {
@@ -314,16 +290,8 @@ fn a_record_cut_short_by_a_failed_write_never_swallows_the_next_one() {
 #[test]
 fn a_failed_sink_that_writes_again_says_what_it_lost() {
     // narration: logging.sink_writes_again
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("narration.jsonl");
-    let mut config = support::config(LogFormat::Json, "info");
-    config.file = Some(file.clone());
     let flaky = Flaky::default();
-    let (root, guard) = LoggerBuilder::new("test", "0.0.0", config)
-        .json_output(flaky.clone())
-        .without_globals()
-        .build()
-        .unwrap();
+    let (root, guard, file, _dir) = support::with_file_sink(flaky.clone());
     info!(root, "First"; "i" => 0);
     assert!(guard.flush(Duration::from_secs(10)));
     for i in 1..=3u32 {

@@ -7,28 +7,8 @@ use logging::keys;
 use slog::{info, warn};
 use std::time::{Duration, Instant};
 
-/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called (inside the
-/// runtime), not when the future is first polled: a signal that comes while the daemon is still
-/// starting up then stops it gracefully instead of killing it.
-pub fn signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate()).ok();
-    let interrupt = signal(SignalKind::interrupt()).ok();
-    async move {
-        let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
-            match stream {
-                Some(mut stream) => {
-                    stream.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = wait(term) => {}
-            _ = wait(interrupt) => {}
-        }
-    }
-}
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
+pub use pool_managerd::stop_signal as signal;
 
 /// How long the server waits for connections to close once every task has ended.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(5);

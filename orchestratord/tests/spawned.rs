@@ -62,6 +62,20 @@ fn count(daemon: &TestDaemon, text: &str) -> usize {
         .count()
 }
 
+/// Waits (up to 30 s) until replica tiny-r0 has been told ready a second time.
+async fn came_back(daemon: &TestDaemon) {
+    for _ in 0..1500 {
+        if count(daemon, "Replica tiny-r0 is ready") >= 2 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "replica tiny-r0 never came back:\n{}",
+        daemon.capture.dump()
+    );
+}
+
 async fn run_task(daemon: &TestDaemon, model: &Path) -> Vec<String> {
     let mut body = support::task(8, "interactive");
     body["engine"] = json!("llamacpp");
@@ -182,16 +196,7 @@ async fn a_killed_engine_is_told_and_restarted() {
     let exited = told(&daemon, "Replica tiny-r0 was killed by signal 9", 10).await;
     assert_eq!(exited.level, slog::Level::Error);
     told(&daemon, "Restarting replica tiny-r0 in", 5).await;
-    for _ in 0..1500 {
-        if count(&daemon, "Replica tiny-r0 is ready") >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        count(&daemon, "Replica tiny-r0 is ready") >= 2,
-        "it came back"
-    );
+    came_back(&daemon).await;
     let events = run_task(&daemon, &model).await;
     assert_eq!(events.last().map(String::as_str), Some("end"));
     let metrics = daemon.metrics().await;
@@ -339,16 +344,7 @@ async fn an_engine_killed_mid_stream_ends_its_job_with_a_clear_error_and_comes_b
         "{last:?}"
     );
     told(&daemon, "Replica tiny-r0 was killed by signal 9", 10).await;
-    for _ in 0..1500 {
-        if count(&daemon, "Replica tiny-r0 is ready") >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        count(&daemon, "Replica tiny-r0 is ready") >= 2,
-        "it came back"
-    );
+    came_back(&daemon).await;
     let story = daemon
         .get_json("/v1/pools/tiny/replicas/tiny-r0/story")
         .await;

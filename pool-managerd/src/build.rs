@@ -59,15 +59,13 @@ pub fn mock_generation(root: &Logger, spec: &PoolSpec, model_ref: &str) -> Gener
     }
 }
 
-/// A URL as it may be narrated: without `user:password@` and without a query string.
+/// A URL as it may be narrated: without `user:password@`, query or fragment (the model
+/// provisioner's redaction), and without the bare `/` a URL parser adds to a host.
 pub fn display_url(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or("");
-    match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-            format!("{scheme}://{host}")
-        }
-        None => without_query.to_string(),
+    let shown = model_provisioner::redact(url);
+    match shown.strip_suffix('/') {
+        Some(host) if !host.ends_with(':') && host.matches('/').count() == 2 => host.to_string(),
+        _ => shown,
     }
 }
 

@@ -99,3 +99,25 @@ pub fn builder(format: LogFormat, level: &str) -> (LoggerBuilder, Output, Output
         .without_globals();
     (builder, json, pretty)
 }
+
+/// A JSON logger at `info` writing to `stdout` and, as a second sink, to a JSON-lines file in a
+/// fresh temporary folder (removed when the returned `TempDir` is dropped).
+pub fn with_file_sink(
+    stdout: impl Write + Send + 'static,
+) -> (
+    slog::Logger,
+    logging::LogGuard,
+    std::path::PathBuf,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("narration.jsonl");
+    let mut config = config(LogFormat::Json, "info");
+    config.file = Some(file.clone());
+    let (root, guard) = LoggerBuilder::new("test", "0.0.0", config)
+        .json_output(stdout)
+        .without_globals()
+        .build()
+        .unwrap();
+    (root, guard, file, dir)
+}

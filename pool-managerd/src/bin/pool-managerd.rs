@@ -61,7 +61,7 @@ fn run(cli: &Cli, root: &Logger, log: &Logger) -> u8 {
     };
     runtime.block_on(async {
         // Installed before the pools start: a SIGTERM from then on stops the engines gracefully.
-        let stop = stop_signal();
+        let stop = pool_managerd::stop_signal();
         let models = Arc::new(ModelProvisioner::new(pool_managerd::cache_dir(), root));
         let mut pools = Vec::new();
         for spec in specs {
@@ -125,25 +125,4 @@ async fn start_pool(
         ));
     }
     Ok(pool)
-}
-
-/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
-fn stop_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate()).ok();
-    let interrupt = signal(SignalKind::interrupt()).ok();
-    async move {
-        let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
-            match stream {
-                Some(mut stream) => {
-                    stream.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = wait(term) => {}
-            _ = wait(interrupt) => {}
-        }
-    }
 }
