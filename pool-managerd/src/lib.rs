@@ -21,6 +21,6 @@ pub use pool::{ManagedPool, Placement};
 pub use pools_file::read_pools;
 pub use replica::{Generation, Lease, Replica};
 pub use signal::stop_signal;
-pub use spawned::{prepare_generation, run_generation, spawned_generation};
+pub use spawned::{engine_spec, prepare_generation, run_generation, spawned_generation};
 pub use spec::{PoolSpec, SpawnSettings};
 pub use supervise::{supervise, ExitReport, Launcher, Policy, RunningEngine};

@@ -52,7 +52,9 @@ pub fn spawned_generation(
     })
 }
 
-fn engine_spec(spec: &PoolSpec) -> EngineSpec {
+/// The engine a spawning pool runs: its binary and build policy, flags, and the context and
+/// slots of each process (`gpu_devices` is per replica: set by the caller).
+pub fn engine_spec(spec: &PoolSpec) -> EngineSpec {
     let settings = spec.spawn.clone().unwrap_or_default();
     EngineSpec {
         binary: settings.binary,

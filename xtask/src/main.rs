@@ -1,12 +1,13 @@
 //! Developer workflows. `cargo xtask ci` is what CI and the README's test command run.
 
 mod coverage;
+mod engine;
 mod llama_server;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 
-const USAGE: &str = "usage: cargo xtask <ci|narration-coverage|bench|llama-server>
+const USAGE: &str = "usage: cargo xtask <ci|narration-coverage|bench|llama-server|engine>
   ci            build the test engine, then format check, clippy -D warnings, narration
                 coverage, every test
   narration-coverage
@@ -15,7 +16,10 @@ const USAGE: &str = "usage: cargo xtask <ci|narration-coverage|bench|llama-serve
                 (`// narration: <id>`), or a test claims a point that is not listed
   bench         criterion benches: narration cost, relay overhead, admission with 100k sessions
                 (figures for BENCHMARKS.md)
-  llama-server  build (once, cached outside the work tree) the llama-server the tests run";
+  llama-server  build (once, cached outside the work tree) the llama-server the tests run
+  engine plan|up|status|down --config FILE
+                the engines of a configuration's pools without the daemon: print the
+                provisioning plan; start them in the background; show them; stop them";
 
 pub(crate) fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {
     println!("==> {step}: {program} {}", args.join(" "));
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
         Some("narration-coverage") => coverage::run(),
         Some("bench") => bench(&args[1..]),
         Some("llama-server") => llama_server::ensure().map(|path| println!("{}", path.display())),
+        Some("engine") => engine::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -1,9 +1,12 @@
 //! The engine's command line, and the process rules every engine runs under: its own process
 //! group (so a stop reaches anything it started), a parent-death signal (so no engine outlives
-//! the daemon), stdin closed, stdout and stderr piped.
+//! the daemon), stdin closed, stdout and stderr piped. The detached variant, for engines started
+//! without a daemon, has a session of its own and writes to a file instead.
 
 use crate::error::ProvisionError;
 use crate::spec::{PreparedEngine, SpawnSpec};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -31,24 +34,11 @@ pub fn command(engine: &PreparedEngine, spec: &SpawnSpec) -> Result<EngineComman
         Some(port) => port,
         None => free_port(spec.host)?,
     };
-    let mut command = Command::new(&engine.binary);
+    let mut command = base_command(engine, spec, port);
     command
-        .arg("-m")
-        .arg(&spec.model)
-        .args(["--host", &spec.host.to_string()])
-        .args(["--port", &port.to_string()])
-        .args(["--ctx-size", &spec.ctx.to_string()])
-        .args(["--parallel", &spec.slots.to_string()])
-        .args(&engine.flags)
-        .args(&spec.extra_flags)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(key) = &spec.api_key {
-        command.env("LLAMA_API_KEY", key.expose());
-    }
     let parent = std::process::id();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system
     // calls (prctl, getppid); it allocates nothing.
@@ -60,6 +50,75 @@ pub fn command(engine: &PreparedEngine, spec: &SpawnSpec) -> Result<EngineComman
             // The parent may have died before prctl ran: then no signal will ever come.
             if libc::getppid() as u32 != parent {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+    Ok(EngineCommand { command, port })
+}
+
+/// The binary with [`arguments`], the spec's environment and `LLAMA_API_KEY`, stdin closed.
+fn base_command(engine: &PreparedEngine, spec: &SpawnSpec, port: u16) -> Command {
+    let mut command = Command::new(&engine.binary);
+    command
+        .args(arguments(engine, spec, port))
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null());
+    if let Some(key) = &spec.api_key {
+        command.env("LLAMA_API_KEY", key.expose());
+    }
+    command
+}
+
+/// The engine's arguments on `port`: `-m <model> --host <host> --port <port> --ctx-size <ctx>
+/// --parallel <slots>`, the engine's flags, then the spawn's extra flags.
+pub fn arguments(engine: &PreparedEngine, spec: &SpawnSpec, port: u16) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-m".into(), spec.model.clone().into()];
+    for (flag, value) in [
+        ("--host", spec.host.to_string()),
+        ("--port", port.to_string()),
+        ("--ctx-size", spec.ctx.to_string()),
+        ("--parallel", spec.slots.to_string()),
+    ] {
+        args.push(flag.into());
+        args.push(value.into());
+    }
+    args.extend(
+        engine
+            .flags
+            .iter()
+            .chain(&spec.extra_flags)
+            .map(OsString::from),
+    );
+    args
+}
+
+/// The engine's command for running detached from the caller (`cargo xtask engine up`): a
+/// session of its own (so its own process group, and no terminal's signals), no parent-death
+/// signal, stdout and stderr appended to `output`. It outlives the caller; whoever stops it
+/// signals its process group by the pid it recorded.
+pub fn detached_command(
+    engine: &PreparedEngine,
+    spec: &SpawnSpec,
+    output: &File,
+) -> Result<EngineCommand, ProvisionError> {
+    let port = match spec.port {
+        Some(port) => port,
+        None => free_port(spec.host)?,
+    };
+    let spawn_error = |error| ProvisionError::Spawn {
+        binary: engine.binary.clone(),
+        error,
+    };
+    let mut command = base_command(engine, spec, port);
+    command
+        .stdout(output.try_clone().map_err(spawn_error)?)
+        .stderr(output.try_clone().map_err(spawn_error)?);
+    // SAFETY: setsid is async-signal-safe and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
             }
             Ok(())
         });

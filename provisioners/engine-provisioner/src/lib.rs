@@ -21,7 +21,7 @@ mod spawner;
 mod spec;
 mod version;
 
-pub use command::{command, free_port, start_std, EngineCommand};
+pub use command::{arguments, command, detached_command, free_port, start_std, EngineCommand};
 pub use error::{BinaryProblem, ProvisionError};
 pub use exit::{ExitInfo, LikelyCause};
 pub use find::{cache_dir, find, find_in, Environment, Found, Origin, ENV_BINARY, ENV_CACHE};
