@@ -50,6 +50,10 @@ pub const REASON: &str = "reason";
 pub const ADDR: &str = "addr";
 pub const PROMPT_LEN: &str = "prompt_len";
 pub const PROMPT_HASH: &str = "prompt_hash";
+/// The turns of a chat request (their text is prompt: never logged).
+pub const MESSAGE_COUNT: &str = "message_count";
+/// Which API a task came through: `tasks`, `openai.completions`, `openai.chat`.
+pub const API: &str = "api";
 
 // outcomes
 pub const ERROR_KIND: &str = "error_kind";
@@ -68,3 +72,24 @@ pub const THREAD: &str = "thread";
 pub const LOCATION: &str = "location";
 /// The `log` target or `tracing` target of a bridged record.
 pub const TARGET: &str = "target";
+
+/// The keys the logger hierarchy adds (root, component, pool, replica, job, and a request's
+/// correlation and identity): the context a record inherits, as opposed to its own facts.
+/// A replayed JSON record counts the run of these keys that leads its fields as inherited.
+pub const HIERARCHY: [&str; 15] = [
+    BIN,
+    VERSION,
+    PID,
+    ACTOR,
+    POOL_ID,
+    ENGINE,
+    ENGINE_VERSION,
+    MODEL_REF,
+    REPLICA_ID,
+    PORT,
+    ENGINE_PID,
+    JOB_ID,
+    SESSION_ID,
+    CORRELATION_ID,
+    IDENTITY,
+];

@@ -4,6 +4,7 @@
 //! See `docs/narration.md`.
 
 pub mod keys;
+pub mod replay;
 
 mod bridge;
 mod capture;

@@ -1,5 +1,6 @@
-//! The time of the record being written, set once by the worker and read by every sink, and
-//! the local UTC offset the compact pretty view shows it in.
+//! The time of the record being written, set once by the worker and read by every sink, the
+//! local UTC offset the compact pretty view shows it in, and the seconds since the first record
+//! that a replayed story shows instead.
 
 use std::cell::Cell;
 use std::io;
@@ -41,7 +42,11 @@ fn write_rfc3339_of(t: OffsetDateTime, out: &mut impl io::Write) -> io::Result<(
 
 /// For people: `2026-11-24 13:48:55.123`.
 pub(crate) fn write_pretty(out: &mut dyn io::Write) -> io::Result<()> {
-    let t = CURRENT.with(Cell::get);
+    write_pretty_of(CURRENT.with(Cell::get), out)
+}
+
+/// [`write_pretty`] of a given time (UTC).
+pub(crate) fn write_pretty_of(t: OffsetDateTime, out: &mut dyn io::Write) -> io::Result<()> {
     write!(
         out,
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
@@ -86,4 +91,41 @@ pub(crate) fn write_short(
         t.second(),
         t.millisecond()
     )
+}
+
+/// The width of the time column of the compact view (`13:48:55.123`), which offsets fill too.
+pub(crate) const SHORT_WIDTH: usize = 12;
+
+/// Times as seconds since the first record shown (`+0.012s`), for replayed stories.
+#[derive(Default)]
+pub(crate) struct SinceFirst(Option<OffsetDateTime>);
+
+impl SinceFirst {
+    /// Takes the first known time as the origin.
+    pub(crate) fn observe(&mut self, t: Option<OffsetDateTime>) {
+        if self.0.is_none() {
+            self.0 = t;
+        }
+    }
+
+    pub(crate) fn first(&self) -> Option<OffsetDateTime> {
+        self.0
+    }
+
+    /// `+0.012s` (`-0.004s` before the first), right-aligned in [`SHORT_WIDTH`]; `?` without a
+    /// time.
+    pub(crate) fn write(
+        &self,
+        t: Option<OffsetDateTime>,
+        out: &mut dyn io::Write,
+    ) -> io::Result<()> {
+        let (Some(t), Some(first)) = (t, self.0) else {
+            return write!(out, "{:>SHORT_WIDTH$}", "?");
+        };
+        let ms = (t - first).whole_milliseconds();
+        let sign = if ms < 0 { '-' } else { '+' };
+        let ms = ms.unsigned_abs();
+        let text = format!("{sign}{}.{:03}s", ms / 1000, ms % 1000);
+        write!(out, "{text:>SHORT_WIDTH$}")
+    }
 }

@@ -4,7 +4,6 @@
 //! (`GGML_NATIVE=OFF`, static), so the cached binary runs on any x86-64 machine of the project.
 //! Here: the build's progress printed as xtask prints it, and missing build tools installed.
 
-use crate::run;
 use engine_provisioner::build::{self, BuildOptions};
 use engine_provisioner::ProvisionError;
 use slog::{Drain, Level, Logger, OwnedKVList, Record};
@@ -34,10 +33,7 @@ pub fn ensure() -> Result<PathBuf, String> {
     match build::ensure_built(&options, &log) {
         Err(ProvisionError::MissingTools { packages }) => {
             println!("==> installing {} from Debian", packages.join(", "));
-            run("apt-get update", "apt-get", &["update", "-qq"])?;
-            let mut args = vec!["install", "-y", "-qq"];
-            args.extend(&packages);
-            run("install build tools", "apt-get", &args)?;
+            crate::packages::apt_install(&packages)?;
             build::ensure_built(&options, &log).map_err(|e| e.to_string())
         }
         built => built.map_err(|e| e.to_string()),

@@ -1,33 +1,17 @@
-//! The compact pretty view, the default for people:
-//! `HH:MM:SS.mmm LEVL who  Sentence  own_key=value …`, where "who" is `pool/replica` and the
-//! first 8 characters of the job (or, without a job, of the correlation) id, and only the fields
-//! the record itself passed follow the sentence. The context a record inherits (the process, a
-//! pool's engine and model, a replica's port, a job's full ids) is said once, on a dimmed line
-//! of its own before the first record that carries it, and again whenever it changes.
-//!
-//! Written through slog-term's decorators, so colour, `NO_COLOR` and plain output behave as in
-//! the full view; slog-term's own formats cannot be used here (`docs/narration.md` §7).
+//! Which scope (root, pool, replica, job, correlation) a record and each of its inherited fields
+//! belong to, the short "who" of a line, and the bounded memory of what each scope's context
+//! line last said, so the compact view says a context once and again only when it changes.
 
-use crate::escape::escape_for_terminal;
-use crate::flatten::{FieldValue, FlatRecord};
+use super::CompactView;
+use crate::flatten::FieldValue;
 use crate::keys;
-use crate::router::empty_values;
-use crate::sinks::FlatFormat;
-use crate::timestamp;
-use slog::Record;
-use slog_term::{Decorator, RecordDecorator};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::io::{self, Write};
-use time::UtcOffset;
 
 /// How many pools, replicas, jobs and correlations (each) the view remembers describing; past
 /// that the one described first is forgotten, and described again should it come back.
 pub(crate) const REMEMBERED: usize = 4096;
-
-/// Where the context line starts: under the sentence's time and level, which it has none of.
-const CONTEXT_LEAD: &str = "             ---- ";
 
 const ROOT_KEYS: [&str; 3] = [keys::BIN, keys::VERSION, keys::PID];
 const POOL_KEYS: [&str; 3] = [keys::ENGINE, keys::ENGINE_VERSION, keys::MODEL_REF];
@@ -36,7 +20,7 @@ const JOB_KEYS: [&str; 3] = [keys::JOB_ID, keys::SESSION_ID, keys::CORRELATION_I
 
 /// What a context line describes, outermost first.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Scope {
+pub(super) enum Scope {
     Root,
     Pool,
     Replica,
@@ -44,7 +28,7 @@ enum Scope {
     Correlation,
 }
 
-const SCOPES: [Scope; 5] = [
+pub(super) const SCOPES: [Scope; 5] = [
     Scope::Root,
     Scope::Pool,
     Scope::Replica,
@@ -53,7 +37,7 @@ const SCOPES: [Scope; 5] = [
 ];
 
 /// The ids that place a record: who it is about.
-struct Ids<'a> {
+pub(super) struct Ids<'a> {
     pool: Option<Cow<'a, str>>,
     replica: Option<Cow<'a, str>>,
     job: Option<Cow<'a, str>>,
@@ -72,8 +56,8 @@ fn first_chars(id: &str, n: usize) -> &str {
 }
 
 impl<'a> Ids<'a> {
-    fn of(flat: &'a FlatRecord) -> Self {
-        let id = |key| flat.field(key).map(text);
+    pub(super) fn of(view: &'a impl CompactView) -> Self {
+        let id = |key| view.field(key).map(text);
         Ids {
             pool: id(keys::POOL_ID),
             replica: id(keys::REPLICA_ID),
@@ -82,7 +66,7 @@ impl<'a> Ids<'a> {
         }
     }
 
-    fn id(&self, scope: Scope) -> Option<&str> {
+    pub(super) fn id(&self, scope: Scope) -> Option<&str> {
         match scope {
             Scope::Root => Some(""),
             Scope::Pool => self.pool.as_deref(),
@@ -103,7 +87,7 @@ impl<'a> Ids<'a> {
 
     /// The scope an inherited field is said in, or `None` for one the view never repeats:
     /// `actor` (the JSON has it) and the ids the "who" already shows.
-    fn scope_of(&self, key: &str) -> Option<Scope> {
+    pub(super) fn scope_of(&self, key: &str) -> Option<Scope> {
         let has = |scope| self.id(scope).is_some();
         match key {
             keys::ACTOR | keys::POOL_ID | keys::REPLICA_ID => None,
@@ -120,7 +104,7 @@ impl<'a> Ids<'a> {
 
     /// `pool/replica`, the replica id without its pool's prefix (`default-r1` → `default/r1`),
     /// then the first 8 characters of the job id, or of the correlation id without a job.
-    fn who(&self, upto: Scope, out: &mut String) {
+    pub(super) fn who(&self, upto: Scope, out: &mut String) {
         out.clear();
         if upto == Scope::Root {
             return;
@@ -152,17 +136,17 @@ impl<'a> Ids<'a> {
 
 /// What was last said about each of at most [`REMEMBERED`] ids of one scope.
 #[derive(Default)]
-struct Said {
-    values: HashMap<String, Vec<(&'static str, String)>>,
+pub(super) struct Said {
+    values: HashMap<String, Vec<(String, String)>>,
     order: VecDeque<String>,
 }
 
 impl Said {
     /// Remembers the fields a record carries for `id`; true when any is new or changed.
-    fn note<'v>(
+    pub(super) fn note<'k, 'v>(
         &mut self,
         id: &str,
-        fields: impl Iterator<Item = (&'static str, FieldValue<'v>)>,
+        fields: impl Iterator<Item = (&'k str, FieldValue<'v>)>,
         scratch: &mut String,
     ) -> bool {
         if let Some(said) = self.values.get_mut(id) {
@@ -183,171 +167,28 @@ impl Said {
     }
 }
 
-fn update<'v>(
-    said: &mut Vec<(&'static str, String)>,
-    fields: impl Iterator<Item = (&'static str, FieldValue<'v>)>,
+fn update<'k, 'v>(
+    said: &mut Vec<(String, String)>,
+    fields: impl Iterator<Item = (&'k str, FieldValue<'v>)>,
     scratch: &mut String,
 ) -> bool {
     let mut changed = false;
     for (key, value) in fields {
         scratch.clear();
         let _ = write!(scratch, "{value}");
-        match said.iter_mut().find(|(k, _)| *k == key) {
+        match said.iter_mut().find(|(k, _)| k == key) {
             Some((_, old)) if *old == *scratch => {}
             Some((_, old)) => {
                 old.clone_from(scratch);
                 changed = true;
             }
             None => {
-                said.push((key, scratch.clone()));
+                said.push((key.to_string(), scratch.clone()));
                 changed = true;
             }
         }
     }
     changed
-}
-
-/// The compact view over a slog-term decorator (colour or plain).
-pub(crate) struct CompactFormat<D> {
-    decorator: D,
-    offset: UtcOffset,
-    /// How the root context line names the time zone of the times: `UTC` or `UTC+02:00`.
-    zone: String,
-    said: [Said; 5],
-    scratch: String,
-    who: String,
-}
-
-impl<D: Decorator> CompactFormat<D> {
-    /// Times are shown at `local_offset`, or in UTC when it is `None` (unknown, or asked for).
-    pub(crate) fn new(decorator: D, local_offset: Option<UtcOffset>) -> Self {
-        let zone = match local_offset {
-            Some(o) => format!(
-                "UTC{}{:02}:{:02}",
-                if o.is_negative() { '-' } else { '+' },
-                o.whole_hours().unsigned_abs(),
-                o.minutes_past_hour().unsigned_abs()
-            ),
-            None => "UTC".to_string(),
-        };
-        CompactFormat {
-            decorator,
-            offset: local_offset.unwrap_or(UtcOffset::UTC),
-            zone,
-            said: Default::default(),
-            scratch: String::new(),
-            who: String::new(),
-        }
-    }
-}
-
-impl<D: Decorator + Send> FlatFormat for CompactFormat<D> {
-    fn format(&mut self, record: &Record, flat: &FlatRecord) -> io::Result<()> {
-        let CompactFormat {
-            decorator,
-            offset,
-            zone,
-            said,
-            scratch,
-            who,
-        } = self;
-        let ids = Ids::of(flat);
-        decorator.with_record(record, empty_values(), |rd| {
-            for (scope, said) in SCOPES.into_iter().zip(said.iter_mut()) {
-                let Some(id) = ids.id(scope) else { continue };
-                let mine =
-                    |&(key, _): &(&'static str, FieldValue)| ids.scope_of(key) == Some(scope);
-                if said.note(id, flat.inherited_fields().filter(mine), scratch) {
-                    ids.who(scope, who);
-                    let zone = (scope == Scope::Root).then_some(zone.as_str());
-                    context_line(rd, who, flat.inherited_fields().filter(mine), zone)?;
-                }
-            }
-            ids.who(Scope::Correlation, who);
-            record_line(rd, record, flat, *offset, who)?;
-            rd.flush()
-        })
-    }
-}
-
-fn context_line<'v>(
-    rd: &mut dyn RecordDecorator,
-    who: &str,
-    fields: impl Iterator<Item = (&'static str, FieldValue<'v>)>,
-    zone: Option<&str>,
-) -> io::Result<()> {
-    rd.start_location()?;
-    rd.write_all(CONTEXT_LEAD.as_bytes())?;
-    rd.write_all(escape_for_terminal(who).as_bytes())?;
-    let mut lead: &[u8] = if who.is_empty() { b"" } else { b"  " };
-    for (key, value) in fields {
-        rd.write_all(std::mem::replace(&mut lead, b" "))?;
-        rd.write_all(escape_for_terminal(key).as_bytes())?;
-        rd.write_all(b"=")?;
-        write_value(rd, value)?;
-    }
-    if let Some(zone) = zone {
-        rd.write_all(lead)?;
-        write!(rd, "times={zone}")?;
-    }
-    rd.reset()?;
-    rd.write_all(b"\n")
-}
-
-fn record_line(
-    rd: &mut dyn RecordDecorator,
-    record: &Record,
-    flat: &FlatRecord,
-    offset: UtcOffset,
-    who: &str,
-) -> io::Result<()> {
-    rd.start_timestamp()?;
-    timestamp::write_short(flat.time(), offset, rd)?;
-    rd.start_whitespace()?;
-    rd.write_all(b" ")?;
-    rd.start_level()?;
-    rd.write_all(record.level().as_short_str().as_bytes())?;
-    rd.start_whitespace()?;
-    rd.write_all(b" ")?;
-    if !who.is_empty() {
-        rd.start_location()?;
-        rd.write_all(escape_for_terminal(who).as_bytes())?;
-        rd.start_whitespace()?;
-        rd.write_all(b"  ")?;
-    }
-    rd.start_msg()?;
-    rd.write_all(escape_for_terminal(flat.msg()).as_bytes())?;
-    let mut lead: &[u8] = b"  ";
-    for (key, value) in flat.own_fields() {
-        rd.start_whitespace()?;
-        rd.write_all(std::mem::replace(&mut lead, b" "))?;
-        rd.start_key()?;
-        rd.write_all(escape_for_terminal(key).as_bytes())?;
-        rd.start_separator()?;
-        rd.write_all(b"=")?;
-        rd.start_value()?;
-        write_value(rd, value)?;
-    }
-    rd.reset()?;
-    rd.write_all(b"\n")
-}
-
-/// A value as text escaped for a terminal; quoted (`"` inside as `\"`) when it is empty or holds
-/// white space, `"` or `=`, so every `key=value` pair reads back unambiguously.
-fn write_value(out: &mut dyn Write, value: FieldValue<'_>) -> io::Result<()> {
-    let FieldValue::Str(s) = value else {
-        return write!(out, "{value}");
-    };
-    let safe = escape_for_terminal(s);
-    if safe.is_empty()
-        || safe
-            .chars()
-            .any(|c| c.is_whitespace() || c == '"' || c == '=')
-    {
-        write!(out, "\"{}\"", safe.replace('"', "\\\""))
-    } else {
-        out.write_all(safe.as_bytes())
-    }
 }
 
 #[cfg(test)]
