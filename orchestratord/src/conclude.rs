@@ -7,7 +7,7 @@ use crate::metrics::{EnginePoolPriority, EnginePoolReplica};
 use crate::pool::Pool;
 use crate::relay::{ms, Outcome, Progress};
 use crate::state::AppState;
-use crate::task::Task;
+use crate::task::{EngineCounts, Task};
 use llorch_api_types::{EndEvent, ErrorCode, ErrorEnvelope};
 use logging::keys;
 use slog::{error, info, warn, Logger};
@@ -80,6 +80,10 @@ pub fn conclude(
             stop_reason,
         } => {
             pool.record_service(progress.started.elapsed());
+            task.set_engine_counts(EngineCounts {
+                tokens_in,
+                tokens_out,
+            });
             let tokens_in_words = tokens_in.map(|t| format!(" ({t} in)")).unwrap_or_default();
             info!(log, "Finished task on replica '{}': {} tokens{}; {}; stopped at {}",
                 summary.replica, n, tokens_in_words, summary.timings(), stop_reason.as_str();

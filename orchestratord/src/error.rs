@@ -5,10 +5,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use llorch_api_types::{ErrorCode, ErrorEnvelope};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub envelope: Box<ErrorEnvelope>,
+    /// The request field at fault, when one is (not on the wire: the message names it; the
+    /// OpenAI-compatible routes report it as `param`).
+    pub field: Option<&'static str>,
 }
 
 impl ApiError {
@@ -48,6 +51,7 @@ impl ApiError {
                 retry_after_ms: None,
                 policy_label: None,
             }),
+            field: None,
         }
     }
 
@@ -57,6 +61,11 @@ impl ApiError {
 
     pub fn not_found(what: &str) -> Self {
         ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn field(mut self, name: &'static str) -> Self {
+        self.field = Some(name);
+        self
     }
 
     pub fn pool(mut self, engine: &str, pool_id: &str) -> Self {
@@ -96,8 +105,12 @@ impl IntoResponse for ApiError {
             code: self.envelope.code.as_str(),
             message: self.envelope.message.clone(),
         };
+        // The error rides along, typed, for a layer that answers in another shape (the OpenAI
+        // routes).
+        let typed = self.clone();
         let mut response = (self.status, Json(*self.envelope)).into_response();
         response.extensions_mut().insert(refusal);
+        response.extensions_mut().insert(typed);
         if let Some(ms) = retry_after_ms {
             let headers = response.headers_mut();
             let seconds = ms.div_ceil(1000).max(1);

@@ -16,6 +16,8 @@ pub mod shutdown;
 pub mod state;
 pub mod story;
 mod task;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use axum::serve::ListenerExt;
 use config::Config;

@@ -82,6 +82,7 @@ impl Relay<'_> {
             job_id: task.id.clone(),
             correlation_id: task.correlation_id.clone(),
             prompt: task.request.prompt.clone().unwrap_or_default(),
+            messages: task.chat.clone(),
             max_tokens: task.request.max_tokens,
             seed: task.request.seed,
             temperature: task.request.temperature,

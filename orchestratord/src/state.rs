@@ -30,6 +30,8 @@ pub struct AppState {
     pub story: StoryIndex,
     /// Provisions the models of pools that run their own engines.
     pub models: Arc<pool_managerd::ModelProvisioner>,
+    /// When the daemon was built (`created` of the models the OpenAI routes list).
+    pub started_at: std::time::SystemTime,
     shutting_down: AtomicBool,
 }
 
@@ -87,6 +89,7 @@ impl AppState {
                 pool_managerd::cache_dir(),
                 log,
             )),
+            started_at: std::time::SystemTime::now(),
             shutting_down: AtomicBool::new(false),
         })
     }

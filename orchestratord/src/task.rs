@@ -3,6 +3,7 @@
 
 use crate::ending::{CancelReason, Final};
 use crate::sessions::Reservation;
+use adapter_api::ChatMessage;
 use llorch_api_types::{Priority, TaskRequest};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -44,6 +45,9 @@ pub enum Phase {
 pub struct Task {
     pub id: String,
     pub request: TaskRequest,
+    /// The conversation of a chat request (prompt text: never logged); `request.prompt` holds
+    /// it in the documented template for engines without a chat template of their own.
+    pub chat: Option<Vec<ChatMessage>>,
     pub pool_id: String,
     pub correlation_id: String,
     pub log: slog::Logger,
@@ -63,6 +67,15 @@ pub struct Task {
     pub placements: std::sync::atomic::AtomicU32,
     /// Set once admission has narrated "Accepted", so no later chapter is told before it.
     admission_told: tokio::sync::watch::Sender<bool>,
+    /// What the engine reported it read and generated, once it ended the job.
+    engine_counts: Mutex<Option<EngineCounts>>,
+}
+
+/// Token counts as the engine reported them (the stream's `end` counts the events delivered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineCounts {
+    pub tokens_in: Option<u32>,
+    pub tokens_out: u32,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,6 +85,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Task {
     pub fn new(
         request: TaskRequest,
+        chat: Option<Vec<ChatMessage>>,
         pool_id: String,
         correlation_id: String,
         log: slog::Logger,
@@ -82,6 +96,7 @@ impl Task {
         Arc::new(Task {
             id: request.task_id.clone(),
             request,
+            chat,
             pool_id,
             correlation_id,
             log,
@@ -97,6 +112,7 @@ impl Task {
             cancel_reason: Mutex::new(None),
             placements: std::sync::atomic::AtomicU32::new(0),
             admission_told: tokio::sync::watch::Sender::new(false),
+            engine_counts: Mutex::new(None),
         })
     }
 
@@ -190,6 +206,16 @@ impl Task {
         if let Some(reservation) = lock(&self.reservation).take() {
             reservation.undo();
         }
+    }
+
+    /// Records what the engine reported when it ended the job.
+    pub fn set_engine_counts(&self, counts: EngineCounts) {
+        *lock(&self.engine_counts) = Some(counts);
+    }
+
+    /// What the engine reported, if it ended the job.
+    pub fn engine_counts(&self) -> Option<EngineCounts> {
+        *lock(&self.engine_counts)
     }
 
     /// The terminal event, once the task has finished.

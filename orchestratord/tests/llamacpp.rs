@@ -119,6 +119,7 @@ async fn tokens_are_relayed_exactly_as_the_engine_sends_them() {
         job_id: "direct".into(),
         correlation_id: "direct".into(),
         prompt: "Tell me a story about a llama".into(),
+        messages: None,
         max_tokens: 64,
         seed: Some(5),
         temperature: Some(0.0),

@@ -3,12 +3,14 @@
 mod coverage;
 mod engine;
 mod llama_server;
+mod openai_venv;
 mod packages;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 
-const USAGE: &str = "usage: cargo xtask <ci|narration-coverage|bench|llama-server|engine>
+const USAGE: &str =
+    "usage: cargo xtask <ci|narration-coverage|bench|llama-server|openai-venv|engine>
   ci            build the test engine, then format check, clippy -D warnings, narration
                 coverage, every test
   narration-coverage
@@ -18,6 +20,8 @@ const USAGE: &str = "usage: cargo xtask <ci|narration-coverage|bench|llama-serve
   bench         criterion benches: narration cost, relay overhead, admission with 100k sessions
                 (figures for BENCHMARKS.md)
   llama-server  build (once, cached outside the work tree) the llama-server the tests run
+  openai-venv   make (once, outside the work tree) the Python venv with the `openai` package
+                that orchestratord/tests/openai_python.rs runs
   engine plan|up|status|down --config FILE
                 the engines of a configuration's pools without the daemon: print the
                 provisioning plan; start them in the background; show them; stop them";
@@ -118,6 +122,10 @@ fn ci() -> Result<(), String> {
     let server = llama_server::ensure()?;
     std::env::set_var("LLORCH_LLAMA_SERVER", &server);
     packages::ensure_log_tools()?;
+    // Not fatal: without the package the OpenAI client test says so and skips itself.
+    if let Err(why) = openai_venv::ensure() {
+        println!("==> the openai package could not be installed ({why})");
+    }
     run("format", "cargo", &["fmt", "--all", "--", "--check"])?;
     run(
         "clippy",
@@ -167,6 +175,7 @@ fn main() -> ExitCode {
         Some("narration-coverage") => coverage::run(),
         Some("bench") => bench(&args[1..]),
         Some("llama-server") => llama_server::ensure().map(|path| println!("{}", path.display())),
+        Some("openai-venv") => openai_venv::ensure().map(|path| println!("{}", path.display())),
         Some("engine") => engine::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };

@@ -3,7 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod openai;
+
+/// The version of this API: `api_version` in `GET /v1/capabilities`, and the OpenAPI document's.
+pub const API_VERSION: &str = "1.0.0";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Workload {
     Completion,
@@ -12,6 +18,7 @@ pub enum Workload {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Engine {
     Llamacpp,
@@ -34,6 +41,7 @@ impl Engine {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Interactive,
@@ -50,6 +58,7 @@ impl Priority {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Determinism {
     Strict,
@@ -57,6 +66,7 @@ pub enum Determinism {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KvHint {
     Reuse,
@@ -65,6 +75,7 @@ pub enum KvHint {
 
 /// `POST /v1/tasks`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskRequest {
     pub task_id: String,
@@ -99,12 +110,14 @@ pub struct TaskRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamLinks {
     pub sse: String,
 }
 
 /// `202` answer to `POST /v1/tasks`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdmissionResponse {
     pub task_id: String,
     pub queue_position: u32,
@@ -114,6 +127,7 @@ pub struct AdmissionResponse {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     InvalidParams,
@@ -171,6 +185,7 @@ impl ErrorCode {
 
 /// Every error answer, and the payload of the SSE `error` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorEnvelope {
     pub code: ErrorCode,
     pub message: String,
@@ -187,6 +202,7 @@ pub struct ErrorEnvelope {
 
 /// SSE `started`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StartedEvent {
     pub queue_position: u32,
     pub predicted_start_ms: u64,
@@ -198,6 +214,7 @@ pub struct StartedEvent {
 
 /// SSE `token`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenEvent {
     pub t: String,
     pub i: u32,
@@ -205,6 +222,7 @@ pub struct TokenEvent {
 
 /// SSE `metrics`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricsEvent {
     pub queue_depth: u32,
     /// Not estimated by this implementation (always omitted): see docs/contract-changes.md.
@@ -217,6 +235,7 @@ pub struct MetricsEvent {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     Eos,
@@ -238,6 +257,7 @@ impl StopReason {
 
 /// SSE `end`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndEvent {
     pub tokens_out: u32,
     pub decode_time_ms: u64,
@@ -249,6 +269,7 @@ pub struct EndEvent {
 
 /// `GET /v1/sessions/{id}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub ttl_ms_remaining: u64,
     pub turns: u32,
@@ -267,6 +288,7 @@ pub struct SessionInfo {
 
 /// One engine in `GET /v1/capabilities`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EngineCapability {
     pub engine: String,
     pub engine_version: String,
@@ -278,12 +300,14 @@ pub struct EngineCapability {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Capabilities {
     pub api_version: String,
     pub engines: Vec<EngineCapability>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicaHealth {
     pub replica_id: String,
     pub ready: bool,
@@ -301,6 +325,7 @@ pub struct ReplicaHealth {
 
 /// A model's facts from its GGUF header.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelInfo {
     pub model_ref: String,
     pub architecture: String,
@@ -314,6 +339,7 @@ pub struct ModelInfo {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolMetrics {
     pub queue_depth: u32,
     pub active_leases: u32,
@@ -321,9 +347,13 @@ pub struct PoolMetrics {
 
 /// `GET /v1/pools/{id}/health` (and each entry of `GET /v1/pools`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolHealth {
     pub pool_id: String,
     pub engine: String,
+    /// The model the pool serves, as tasks name it (`model_ref` of a `TaskRequest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_ref: Option<String>,
     /// The version of the engines serving (refreshed when a replica comes up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_version: Option<String>,

@@ -9,19 +9,23 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use llorch_api_types::ErrorCode;
 use llorch_api_types::{
     Capabilities, EngineCapability, PoolHealth, PoolMetrics, ReplicaHealth, Workload,
 };
+use llorch_api_types::{ErrorCode, ErrorEnvelope};
 use logging::keys;
 use serde::Deserialize;
 use slog::{info, warn};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The engines the pools serve, with their limits.
+#[utoipa::path(get, path = "/v1/capabilities",
+    operation_id = "capabilities", tag = "control",
+    responses((status = 200, description = "One entry per pool", body = Capabilities)))]
 pub async fn capabilities(State(state): State<Arc<AppState>>) -> Json<Capabilities> {
     Json(Capabilities {
-        api_version: "1.0.0".into(),
+        api_version: llorch_api_types::API_VERSION.into(),
         engines: state
             .pools
             .iter()
@@ -45,6 +49,7 @@ fn health_of(pool: &Pool) -> PoolHealth {
     PoolHealth {
         pool_id: pool.id().into(),
         engine: pool.engine().into(),
+        model_ref: Some(pool.model_ref()),
         engine_version: Some(pool.engine_version()),
         model: pool.model(),
         live: pool.live(),
@@ -75,10 +80,22 @@ fn health_of(pool: &Pool) -> PoolHealth {
     }
 }
 
+/// Every pool's health.
+#[utoipa::path(get, path = "/v1/pools",
+    operation_id = "list_pools", tag = "control",
+    responses((status = 200, description = "One entry per pool", body = [PoolHealth])))]
 pub async fn pools(State(state): State<Arc<AppState>>) -> Json<Vec<PoolHealth>> {
     Json(state.pools.iter().map(|p| health_of(p)).collect())
 }
 
+/// A pool's health: readiness, drain, replicas, queue and leases, the model it serves.
+#[utoipa::path(get, path = "/v1/pools/{id}/health",
+    operation_id = "pool_health", tag = "control",
+    params(("id" = String, Path, description = "The pool id")),
+    responses(
+        (status = 200, description = "The pool's health", body = PoolHealth),
+        (status = 404, description = "`NOT_FOUND`: no such pool", body = ErrorEnvelope),
+    ))]
 pub async fn pool_health(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -90,6 +107,13 @@ pub async fn pool_health(
 }
 
 /// The pool's life as narrated: its records and its replicas' that belong to no job.
+#[utoipa::path(get, path = "/v1/pools/{id}/story",
+    operation_id = "pool_story", tag = "control",
+    params(("id" = String, Path, description = "The pool id")),
+    responses(
+        (status = 200, description = "Narration records (JSON log lines)", body = [Object]),
+        (status = 404, description = "`NOT_FOUND`: no such pool", body = ErrorEnvelope),
+    ))]
 pub async fn pool_story(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -99,6 +123,16 @@ pub async fn pool_story(
 }
 
 /// One replica's life as narrated (spawned, ready, exited, restarted, …).
+#[utoipa::path(get, path = "/v1/pools/{id}/replicas/{rid}/story",
+    operation_id = "replica_story", tag = "control",
+    params(
+        ("id" = String, Path, description = "The pool id"),
+        ("rid" = String, Path, description = "The replica id"),
+    ),
+    responses(
+        (status = 200, description = "Narration records (JSON log lines)", body = [Object]),
+        (status = 404, description = "`NOT_FOUND`: no such pool or replica", body = ErrorEnvelope),
+    ))]
 pub async fn replica_story(
     State(state): State<Arc<AppState>>,
     Path((id, rid)): Path<(String, String)>,
@@ -110,20 +144,31 @@ pub async fn replica_story(
     Ok(Json(state.story.replica_story(&rid).unwrap_or_default()))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrainRequest {
     pub deadline_ms: Option<u64>,
 }
 
-/// Stops new leases; in-flight and queued tasks get until `deadline_ms` (default 30 s), then
-/// end with an `error` event.
 /// The pool's logger for records a control request causes: they carry its correlation id.
 fn request_log(pool: &Pool, ctx: &RequestContext) -> slog::Logger {
     pool.log()
         .new(slog::o!(keys::CORRELATION_ID => ctx.correlation_id.clone()))
 }
 
+/// Drains a pool: no new leases; its tasks get until `deadline_ms` (default 30 s) to finish.
+///
+/// Tasks still unfinished at the deadline end with an `error` event. The body may be empty.
+#[utoipa::path(post, path = "/v1/pools/{id}/drain",
+    operation_id = "drain_pool", tag = "control",
+    params(("id" = String, Path, description = "The pool id")),
+    request_body = Option<DrainRequest>,
+    responses(
+        (status = 202, description = "Draining"),
+        (status = 400, description = "`INVALID_PARAMS`: the body is not a drain request",
+            body = ErrorEnvelope),
+        (status = 404, description = "`NOT_FOUND`: no such pool", body = ErrorEnvelope),
+    ))]
 pub async fn drain(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
@@ -177,6 +222,15 @@ pub async fn drain(
 /// Puts a draining pool back in service: it takes new leases again, and the pending deadline of
 /// the drain ends nothing. Idempotent: a pool that is not draining answers the same 200 with its
 /// health. Refused with 409 while the daemon shuts down (its drain is the shutdown's).
+#[utoipa::path(post, path = "/v1/pools/{id}/undrain",
+    operation_id = "undrain_pool", tag = "control",
+    params(("id" = String, Path, description = "The pool id")),
+    responses(
+        (status = 200, description = "In service; the pool's health", body = PoolHealth),
+        (status = 404, description = "`NOT_FOUND`: no such pool", body = ErrorEnvelope),
+        (status = 409, description = "`POOL_UNAVAILABLE`: the daemon is shutting down",
+            body = ErrorEnvelope),
+    ))]
 pub async fn undrain(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
@@ -210,7 +264,7 @@ pub async fn undrain(
     Ok(Json(health_of(&pool)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReloadRequest {
     pub new_model_ref: String,
@@ -218,6 +272,18 @@ pub struct ReloadRequest {
 
 /// Replaces the pool's model at once: new replicas take new leases, jobs in flight finish on
 /// the old ones. A model the engine cannot load leaves the pool as it was.
+#[utoipa::path(post, path = "/v1/pools/{id}/reload",
+    operation_id = "reload_pool", tag = "control",
+    params(("id" = String, Path, description = "The pool id")),
+    request_body = ReloadRequest,
+    responses(
+        (status = 202, description = "Reloaded: new replicas take new leases"),
+        (status = 400, body = ErrorEnvelope,
+            description = "`INVALID_PARAMS`: a bad body, or a model the pool cannot load (it still serves the old one)"),
+        (status = 404, description = "`NOT_FOUND`: no such pool", body = ErrorEnvelope),
+        (status = 409, description = "`POOL_UNREADY`: the pool is draining or already reloading",
+            body = ErrorEnvelope),
+    ))]
 pub async fn reload(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,

@@ -15,6 +15,8 @@ use std::time::Instant;
 use subtle::ConstantTimeEq;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
+/// OpenAI clients' name for it: accepted when `X-Correlation-Id` is absent, and echoed.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 #[derive(Clone)]
 pub struct RequestContext {
@@ -33,8 +35,10 @@ fn valid_correlation_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| text.to_string())
 }
 
-fn exempt_from_auth(path: &str) -> bool {
-    matches!(path, "/metrics" | "/health" | "/ready")
+/// Probes, the scrape and the API's description need no token (the OpenAPI document marks the
+/// other routes as `bearer` from this rule).
+pub(super) fn exempt_from_auth(path: &str) -> bool {
+    matches!(path, "/metrics" | "/health" | "/ready" | "/openapi.json")
 }
 
 fn bearer(request: &Request) -> Option<&str> {
@@ -49,10 +53,15 @@ pub async fn context(
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(valid_correlation_id);
     let correlation_id = request
         .headers()
         .get(CORRELATION_HEADER)
         .and_then(valid_correlation_id)
+        .or_else(|| request_id.clone())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let presented = bearer(&request).map(str::to_string);
     let identity = match (&state.auth_token, &presented) {
@@ -98,6 +107,12 @@ pub async fn context(
     let status = response.status();
     if status != StatusCode::NO_CONTENT {
         if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+            let openai = super::route_of(&path).is_some_and(super::openai::serves);
+            if request_id.is_some() || openai {
+                response
+                    .headers_mut()
+                    .insert(REQUEST_ID_HEADER, value.clone());
+            }
             response.headers_mut().insert(CORRELATION_HEADER, value);
         }
     }
@@ -106,19 +121,21 @@ pub async fn context(
 }
 
 /// One line per request: refusals at warn with the reason; control-plane answers at info;
-/// probes, scrapes and the task API (whose story is the job's) at debug.
+/// probes, scrapes, the task API and the OpenAI routes (whose story is the job's) at debug.
 fn completed(log: &Logger, method: &Method, path: &str, response: &Response, started: Instant) {
     // The route template, not the raw path: the line never repeats the client's text.
     let route = super::route_of(path).unwrap_or("an unknown route");
     let method = super::origin::standard_method(method);
     let status = response.status().as_u16();
     let took = started.elapsed().as_millis() as u64;
-    let quiet =
-        matches!(route, "/health" | "/ready" | "/metrics") || route.starts_with("/v1/tasks");
+    let quiet = matches!(route, "/health" | "/ready" | "/metrics")
+        || route.starts_with("/v1/tasks")
+        || super::openai::serves(route);
     let refusal = response.extensions().get::<Refusal>();
     let auth = refusal.is_some_and(|r| matches!(r.code, "MISSING_TOKEN" | "BAD_TOKEN"));
     // A refused task is told by admission ("Rejected task: …"); unknown routes are noise.
-    let told_elsewhere = (route == "/v1/tasks" && !auth) || route == "an unknown route";
+    let admits = route == "/v1/tasks" || super::openai::admits(route);
+    let told_elsewhere = (admits && !auth) || route == "an unknown route";
     match refusal {
         Some(refusal) if !told_elsewhere => {
             warn!(log, "Refused {} {} with {}: {}", method, route, status, refusal.message;

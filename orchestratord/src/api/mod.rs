@@ -1,44 +1,74 @@
 //! The HTTP surface: one router, handlers as plain async functions, state in one struct.
 
+mod admission;
 mod control;
 mod middleware;
+mod openai;
+mod openapi;
 mod ops;
 mod origin;
 mod sessions;
 mod stream;
 mod tasks;
+mod validate;
 
 use crate::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use std::sync::Arc;
 
 pub use middleware::RequestContext;
 
-/// Every route's path template, as narrated (the raw path is the client's text).
-const ROUTES: &[&str] = &[
-    "/v1/tasks",
-    "/v1/tasks/{id}/stream",
-    "/v1/tasks/{id}/cancel",
-    "/v1/tasks/{id}/story",
-    "/v1/sessions/{id}",
-    "/v1/capabilities",
-    "/v1/pools",
-    "/v1/pools/{id}/health",
-    "/v1/pools/{id}/drain",
-    "/v1/pools/{id}/reload",
-    "/v1/pools/{id}/undrain",
-    "/v1/pools/{id}/story",
-    "/v1/pools/{id}/replicas/{rid}/story",
-    "/v1/admin/log-level",
-    "/metrics",
-    "/health",
-    "/ready",
+/// One route: a method on a path template, and the handler that serves it.
+pub struct Route {
+    /// The method's name, as OpenAPI and the `Allow` header spell it (upper case).
+    pub method: &'static str,
+    pub path: &'static str,
+    handler: fn() -> MethodRouter<Arc<AppState>>,
+}
+
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path,)*) => {
+        &[$(Route {
+            method: stringify!($method),
+            path: $path,
+            handler: || on(MethodFilter::$method, $handler),
+        },)*]
+    };
+}
+
+/// Every route the daemon serves, and the only place routes are registered: the router is built
+/// from it, requests are narrated by its path templates, and tests/openapi.rs checks that
+/// `/openapi.json` documents exactly these (method, path) pairs.
+pub const ROUTES: &[Route] = routes![
+    POST "/v1/tasks" => tasks::create,
+    GET "/v1/tasks/{id}/stream" => stream::stream,
+    POST "/v1/tasks/{id}/cancel" => tasks::cancel,
+    GET "/v1/tasks/{id}/story" => tasks::story,
+    GET "/v1/sessions/{id}" => sessions::info,
+    DELETE "/v1/sessions/{id}" => sessions::end,
+    GET "/v1/capabilities" => control::capabilities,
+    GET "/v1/pools" => control::pools,
+    GET "/v1/pools/{id}/health" => control::pool_health,
+    POST "/v1/pools/{id}/drain" => control::drain,
+    POST "/v1/pools/{id}/reload" => control::reload,
+    POST "/v1/pools/{id}/undrain" => control::undrain,
+    GET "/v1/pools/{id}/story" => control::pool_story,
+    GET "/v1/pools/{id}/replicas/{rid}/story" => control::replica_story,
+    GET "/v1/admin/log-level" => ops::get_log_level,
+    PUT "/v1/admin/log-level" => ops::set_log_level,
+    GET "/metrics" => ops::metrics,
+    GET "/health" => ops::health,
+    GET "/ready" => ops::ready,
+    GET "/openapi.json" => openapi::document,
+    GET "/v1/models" => openai::models::list,
+    POST "/v1/completions" => openai::completions::create,
+    POST "/v1/chat/completions" => openai::chat::create,
 ];
 
 /// The template of the route `path` matches, if any.
 fn route_of(path: &str) -> Option<&'static str> {
-    ROUTES.iter().copied().find(|template| {
+    ROUTES.iter().map(|r| r.path).find(|template| {
         let mut given = path.split('/');
         let mut wanted = template.split('/');
         loop {
@@ -54,34 +84,10 @@ fn route_of(path: &str) -> Option<&'static str> {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.server.body_limit_bytes;
-    Router::new()
-        // Keep ROUTES in step with these.
-        .route("/v1/tasks", post(tasks::create))
-        .route("/v1/tasks/{id}/stream", get(stream::stream))
-        .route("/v1/tasks/{id}/cancel", post(tasks::cancel))
-        .route("/v1/tasks/{id}/story", get(tasks::story))
-        .route(
-            "/v1/sessions/{id}",
-            get(sessions::info).delete(sessions::end),
-        )
-        .route("/v1/capabilities", get(control::capabilities))
-        .route("/v1/pools", get(control::pools))
-        .route("/v1/pools/{id}/health", get(control::pool_health))
-        .route("/v1/pools/{id}/story", get(control::pool_story))
-        .route(
-            "/v1/pools/{id}/replicas/{rid}/story",
-            get(control::replica_story),
-        )
-        .route("/v1/pools/{id}/drain", post(control::drain))
-        .route("/v1/pools/{id}/reload", post(control::reload))
-        .route("/v1/pools/{id}/undrain", post(control::undrain))
-        .route(
-            "/v1/admin/log-level",
-            get(ops::get_log_level).put(ops::set_log_level),
-        )
-        .route("/metrics", get(ops::metrics))
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
+    let routes = ROUTES.iter().fold(Router::new(), |routes, route| {
+        routes.route(route.path, (route.handler)())
+    });
+    routes
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         // Layers run outside in: the body limit, then the request context (correlation id,
@@ -95,6 +101,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             middleware::context,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        // Outermost: the OpenAI routes' refusals (auth, origin, method) in OpenAI's shape.
+        .layer(axum::middleware::from_fn(openai::errors::reshape))
         .with_state(state)
 }
 

@@ -8,15 +8,37 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use llorch_api_types::ErrorEnvelope;
 use logging::keys;
 use serde::{Deserialize, Serialize};
 use slog::info;
 use std::sync::Arc;
 
-pub async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "live": true }))
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    pub live: bool,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+}
+
+/// Liveness: the daemon answers.
+#[utoipa::path(get, path = "/health",
+    operation_id = "health", tag = "ops",
+    responses((status = 200, description = "Alive", body = Liveness)))]
+pub async fn health() -> Json<Liveness> {
+    Json(Liveness { live: true })
+}
+
+/// Readiness: a pool is ready and the daemon is not shutting down.
+#[utoipa::path(get, path = "/ready",
+    operation_id = "ready", tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready", body = Readiness),
+    ))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let ready = state.ready();
     let status = if ready {
@@ -24,9 +46,14 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(serde_json::json!({ "ready": ready }))).into_response()
+    (status, Json(Readiness { ready })).into_response()
 }
 
+/// Prometheus metrics, in the OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics",
+    operation_id = "metrics", tag = "ops",
+    responses((status = 200, description = "The metrics", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(
@@ -50,11 +77,20 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogLevel {
+    /// An env_logger-style spec, as `SLOG_LEVEL` takes: `info`, `info,orchestratord::streaming=trace`.
     pub spec: String,
 }
 
+/// The running log level.
+#[utoipa::path(get, path = "/v1/admin/log-level",
+    operation_id = "get_log_level", tag = "ops",
+    responses(
+        (status = 200, description = "The current spec", body = LogLevel),
+        (status = 404, description = "`NOT_FOUND`: this daemon has no runtime level control",
+            body = ErrorEnvelope),
+    ))]
 pub async fn get_log_level(State(state): State<Arc<AppState>>) -> Result<Json<LogLevel>, ApiError> {
     let handle = state
         .level
@@ -65,6 +101,16 @@ pub async fn get_log_level(State(state): State<Arc<AppState>>) -> Result<Json<Lo
     }))
 }
 
+/// Changes the log level at once, without a restart.
+#[utoipa::path(put, path = "/v1/admin/log-level",
+    operation_id = "set_log_level", tag = "ops", request_body = LogLevel,
+    responses(
+        (status = 200, description = "The spec now in force", body = LogLevel),
+        (status = 400, description = "`INVALID_PARAMS`: the message names the bad directive",
+            body = ErrorEnvelope),
+        (status = 404, description = "`NOT_FOUND`: this daemon has no runtime level control",
+            body = ErrorEnvelope),
+    ))]
 pub async fn set_log_level(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,

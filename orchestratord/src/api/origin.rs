@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 /// The origins browsers may read answers from; methods and headers a preflight may ask for.
 const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE";
-const ALLOW_HEADERS: &str = "authorization, content-type, x-correlation-id";
-const EXPOSE_HEADERS: &str = "x-correlation-id, retry-after, x-backoff-ms";
+const ALLOW_HEADERS: &str = "authorization, content-type, x-correlation-id, x-request-id";
+const EXPOSE_HEADERS: &str = "x-correlation-id, x-request-id, retry-after, x-backoff-ms";
 
 /// Where a request with an `Origin` header comes from, once allowed.
 enum Allowed {

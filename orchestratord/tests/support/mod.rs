@@ -19,12 +19,7 @@ pub struct TestDaemon {
 
 /// The embedded default with `edits` applied as (search, replace) pairs on its TOML.
 pub fn config(edits: &[(&str, &str)]) -> Config {
-    let mut text = orchestratord::config::EMBEDDED_DEFAULT.replace("127.0.0.1:8080", "127.0.0.1:0");
-    for (from, to) in edits {
-        assert!(text.contains(from), "the default config has no {from:?}");
-        text = text.replace(from, to);
-    }
-    Config::parse(&text, "test").unwrap()
+    orchestratord::testing::config(edits)
 }
 
 pub async fn start(config: Config) -> TestDaemon {
@@ -32,25 +27,13 @@ pub async fn start(config: Config) -> TestDaemon {
 }
 
 pub async fn start_with(config: Config, auth_token: Option<&str>) -> TestDaemon {
-    let story = orchestratord::story::StoryIndex::default();
-    let (log, capture) = Capture::logger_with_taps(vec![story.tap()]);
-    let options = orchestratord::Options {
-        auth_token: auth_token.map(str::to_string),
-        story,
-        ..Default::default()
-    };
-    let daemon = orchestratord::bind(config, &log, options).await.unwrap();
-    let url = format!("http://{}", daemon.addr);
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let served = tokio::spawn(daemon.serve(async move {
-        let _ = stop_rx.await;
-    }));
+    let server = orchestratord::testing::start(config, auth_token).await;
     TestDaemon {
-        url,
-        capture,
+        url: server.url,
+        capture: server.capture,
         client: reqwest::Client::new(),
-        stop: Some(stop_tx),
-        served: Some(served),
+        stop: server.stop,
+        served: server.served,
     }
 }
 

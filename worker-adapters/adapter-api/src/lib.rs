@@ -14,12 +14,36 @@ use futures_util::stream::BoxStream;
 use llorch_api_types::{ErrorCode, StopReason};
 use std::fmt;
 
+/// One turn of a conversation. Its content is prompt text: adapters never log it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// The conversation as the OpenAI `messages` array engines take.
+    pub fn to_json(messages: &[ChatMessage]) -> serde_json::Value {
+        messages
+            .iter()
+            .map(|m| serde_json::json!({ "role": m.role, "content": m.content }))
+            .collect()
+    }
+}
+
 /// What the engine is asked to generate. The prompt is data: adapters never log it.
 #[derive(Clone, Debug)]
 pub struct SubmitRequest {
     pub job_id: String,
     pub correlation_id: String,
+    /// The text to continue. For a chat, the conversation rendered with orchestratord's
+    /// documented template, for engines that have no chat template of their own.
     pub prompt: String,
+    /// The conversation, when the client sent one: an adapter whose engine applies the model's
+    /// own chat template (llama.cpp, OpenAI-compatible servers) generates from these instead of
+    /// `prompt`.
+    pub messages: Option<Vec<ChatMessage>>,
     pub max_tokens: u32,
     pub seed: Option<i64>,
     pub temperature: Option<f32>,

@@ -1,5 +1,8 @@
 //! The llama.cpp adapter: `/health` (loading vs ready), `/props`, `POST /completion` streamed
-//! incrementally; cancel by dropping the stream (the upstream connection closes).
+//! incrementally (a chat's prompt made by the model's own template first: `chat.rs`); cancel by
+//! dropping the stream (the upstream connection closes).
+
+mod chat;
 
 use adapter_api::{
     AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
@@ -115,8 +118,17 @@ impl WorkerAdapter for LlamaCppAdapter {
     ) -> BoxFuture<'_, Result<TokenStream, AdapterError>> {
         Box::pin(async move {
             let log = logging::component(&log, "llamacpp-http");
+            let prompt = match &request.messages {
+                None => request.prompt.clone(),
+                Some(messages) => chat::prompt_of(&self.client, &self.base, messages, &log)
+                    .await
+                    .inspect_err(|error| {
+                        warn!(log, "llama-server refused the job: {}", error.message;
+                            keys::ERROR_KIND => error.code.as_str());
+                    })?,
+            };
             let mut body = serde_json::json!({
-                "prompt": request.prompt,
+                "prompt": prompt,
                 "n_predict": request.max_tokens,
                 "stream": true,
                 "cache_prompt": false,

@@ -18,6 +18,7 @@ fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
         job_id: "job".into(),
         correlation_id: "corr-1".into(),
         prompt: prompt.into(),
+        messages: None,
         max_tokens,
         seed: Some(7),
         temperature: Some(0.0),

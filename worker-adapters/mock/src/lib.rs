@@ -216,6 +216,7 @@ mod tests {
             job_id: "j".into(),
             correlation_id: "c".into(),
             prompt: "hello".into(),
+            messages: None,
             max_tokens,
             seed: Some(1),
             temperature: None,

@@ -1,5 +1,6 @@
-//! OpenAI-compatible engines: streaming `/v1/completions` or `/v1/chat/completions`, `/v1/models`
-//! for liveness, an optional API key (never logged, never in an error).
+//! OpenAI-compatible engines: streaming `/v1/completions` or `/v1/chat/completions` (always the
+//! latter for a client's chat messages), `/v1/models` for liveness, an optional API key (never
+//! logged, never in an error).
 
 use adapter_api::{
     AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
@@ -173,12 +174,18 @@ impl WorkerAdapter for OpenAiAdapter {
     ) -> BoxFuture<'_, Result<TokenStream, AdapterError>> {
         Box::pin(async move {
             let log = logging::component(&log, "openai-http");
-            let (path, mut body) = match self.api {
-                Api::Completions => (
+            let (path, mut body) = match (&request.messages, self.api) {
+                // A client's conversation goes to the engine's chat endpoint, whose template is
+                // the model's own.
+                (Some(messages), _) => (
+                    "/v1/chat/completions",
+                    serde_json::json!({ "messages": adapter_api::ChatMessage::to_json(messages) }),
+                ),
+                (None, Api::Completions) => (
                     "/v1/completions",
                     serde_json::json!({ "prompt": request.prompt }),
                 ),
-                Api::Chat => (
+                (None, Api::Chat) => (
                     "/v1/chat/completions",
                     serde_json::json!({ "messages": [{ "role": "user", "content": request.prompt }] }),
                 ),

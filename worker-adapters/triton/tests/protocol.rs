@@ -12,6 +12,7 @@ fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
         job_id: "job".into(),
         correlation_id: "corr".into(),
         prompt: prompt.into(),
+        messages: None,
         max_tokens,
         seed: None,
         temperature: None,
