@@ -116,6 +116,11 @@ pub struct SubmitArgs {
     /// Give up if the task cannot start within this many milliseconds.
     #[arg(long, default_value_t = 300_000, value_name = "MS")]
     pub deadline_ms: u64,
+    /// When no pool can take the task yet because one is still finding, downloading or
+    /// verifying its model or starting its engines: wait for it at most this long, showing its
+    /// progress (0: fail at once).
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub wait: u64,
 }
 
 #[derive(Args, Debug)]

@@ -1,11 +1,13 @@
-//! The short control commands: cancel, undrain, reload, capabilities, log-level.
+//! The short control commands: cancel, undrain, reload (showing the new model's progress),
+//! capabilities, log-level.
 
 use crate::client::{segment, Client};
 use crate::console;
 use crate::error::CliError;
 use crate::progress::Progress;
 use crate::table::Table;
-use llorch_api_types::{Capabilities, PoolHealth};
+use crate::wait;
+use llorch_api_types::{Capabilities, PoolHealth, PoolPhase};
 use reqwest::Method;
 use serde::Deserialize;
 use std::time::Duration;
@@ -51,7 +53,23 @@ pub async fn reload(
     ));
     let body = serde_json::json!({ "new_model_ref": model_ref });
     let path = format!("/v1/pools/{}/reload", segment(pool));
-    client.post(&path, Some(&body), Some(wait)).await?;
+    // The reload answers once the new model serves; meanwhile the pool's health says how far
+    // it got.
+    let health_path = format!("/v1/pools/{}/health", segment(pool));
+    let watch = async {
+        loop {
+            if let Ok(health) = client.get::<PoolHealth>(&health_path).await {
+                if let Some(phase @ PoolPhase::Reloading { .. }) = &health.phase {
+                    wait::show(&progress, pool, phase);
+                }
+            }
+            tokio::time::sleep(wait::POLL_EVERY).await;
+        }
+    };
+    tokio::select! {
+        answer = client.post(&path, Some(&body), Some(wait)) => answer?,
+        never = watch => never,
+    };
     progress.clear();
     console::print(&format!(
         "pool '{}' now serves '{}'\n",

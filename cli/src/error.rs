@@ -14,7 +14,8 @@ Exit codes:
   4    unauthorized: missing or wrong token (401), or forbidden (403)
   5    not found (404): unknown task, pool, replica or route
   6    backpressure (429): the queue is full; the message says when to retry
-  7    unavailable (503, or 409 while a pool reloads or drains): no ready pool
+  7    unavailable (503, or 409 while a pool reloads or drains): no ready pool, or none
+       became ready within submit --wait
   8    server error (5xx, or an INTERNAL error event)
   9    timed out: no answer or no stream data within --timeout
   130  interrupted (Ctrl-C); a submitted task is canceled on the server first

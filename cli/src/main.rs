@@ -8,12 +8,14 @@ mod control;
 mod drain;
 mod error;
 mod logs;
+mod phase;
 mod progress;
 mod sse;
 mod status;
 mod story;
 mod submit;
 mod table;
+mod wait;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};

@@ -1,13 +1,26 @@
-//! Progress for long waits on stderr: an indicatif spinner on a terminal; elsewhere one plain
-//! line per change, so logs of scripted runs still say what happened.
+//! Progress for long waits on stderr: an indicatif spinner on a terminal, which becomes a bar
+//! with bytes while something downloads; elsewhere one plain line per change of message, so
+//! logs of scripted runs still say what happened without a line per byte.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::IsTerminal;
 use std::time::Duration;
 
+const SPINNER: &str = "{spinner} {msg} ({elapsed})";
+const BAR: &str = "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)";
+const BYTES: &str = "{spinner} {msg} {bytes} ({bytes_per_sec})";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Look {
+    Spinner,
+    Bar,
+    Bytes,
+}
+
 pub struct Progress {
     spinner: Option<ProgressBar>,
+    look: Cell<Look>,
     last: RefCell<String>,
 }
 
@@ -15,27 +28,64 @@ impl Progress {
     pub fn new() -> Progress {
         let spinner = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-                bar.set_style(style);
-            }
+            restyle(&bar, SPINNER);
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
         Progress {
             spinner,
+            look: Cell::new(Look::Spinner),
             last: RefCell::new(String::new()),
         }
     }
 
     /// Shows `message` (already safe for a terminal); a plain line only when it changed.
     pub fn note(&self, message: &str) {
-        if *self.last.borrow() == message {
-            return;
+        self.show(Look::Spinner, message);
+    }
+
+    /// Shows `message` with `done` of `total` bytes: a bar on a terminal (a byte count when the
+    /// total is unknown); off a terminal only `message`, once, as [`Progress::note`] does.
+    pub fn transfer(&self, message: &str, done: u64, total: Option<u64>) {
+        let look = if total.is_some() {
+            Look::Bar
+        } else {
+            Look::Bytes
+        };
+        if let (Some(bar), Some(total)) = (&self.spinner, total) {
+            bar.set_length(total);
         }
-        message.clone_into(&mut self.last.borrow_mut());
-        match &self.spinner {
-            Some(bar) => bar.set_message(message.to_string()),
-            None => crate::console::say(message),
+        self.show(look, message);
+        if let Some(bar) = &self.spinner {
+            bar.set_position(done);
+        }
+    }
+
+    fn show(&self, look: Look, message: &str) {
+        let changed = *self.last.borrow() != message;
+        if changed {
+            message.clone_into(&mut self.last.borrow_mut());
+        }
+        let Some(bar) = &self.spinner else {
+            if changed {
+                crate::console::say(message);
+            }
+            return;
+        };
+        // The new message first, so no frame shows it in the old look or the reverse.
+        if changed {
+            bar.set_message(message.to_string());
+        }
+        if self.look.replace(look) != look {
+            restyle(
+                bar,
+                match look {
+                    Look::Spinner => SPINNER,
+                    Look::Bar => BAR,
+                    Look::Bytes => BYTES,
+                },
+            );
+            bar.reset();
         }
     }
 
@@ -44,6 +94,12 @@ impl Progress {
         if let Some(bar) = &self.spinner {
             bar.finish_and_clear();
         }
+    }
+}
+
+fn restyle(bar: &ProgressBar, template: &str) {
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
     }
 }
 

@@ -1,4 +1,5 @@
-//! `llama-orch status`: the daemon's readiness, then its pools and their replicas as tables.
+//! `llama-orch status`: the daemon's readiness, then its pools (with what each is doing:
+//! "downloading 42 % (168.0/400.0 MiB)") and their replicas as tables.
 
 use crate::client::Client;
 use crate::console;
@@ -42,6 +43,7 @@ fn pool_table(pools: &[PoolHealth]) -> Table {
         "POOL",
         "ENGINE",
         "MODEL",
+        "PHASE",
         "READY",
         "DRAINING",
         "REPLICAS READY",
@@ -61,6 +63,9 @@ fn pool_table(pools: &[PoolHealth]) -> Table {
             pool.pool_id.clone(),
             engine,
             pool.model_ref.clone().unwrap_or_else(|| "-".into()),
+            pool.phase
+                .as_ref()
+                .map_or_else(|| "-".into(), crate::phase::describe),
             yes_no(pool.ready),
             yes_no(pool.draining),
             format!("{ready}/{}", pool.replicas.len()),

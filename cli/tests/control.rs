@@ -39,10 +39,9 @@ async fn status_counts_busy_slots_and_the_queue() {
         let mut cmd = command(&["--addr", &daemon.url, "submit", "x", "--max-tokens", "1000"]);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         children.push(cmd.spawn().unwrap());
-        let pools_url = format!("{}/v1/pools", daemon.url);
         let before = children.len() as u64;
         support::eventually("the task is admitted", || async {
-            let pools = support::get_json(&pools_url).await;
+            let pools = daemon.get_json("/v1/pools").await;
             let busy = pools[0]["replicas"][0]["busy"].as_u64().unwrap();
             busy + pools[0]["metrics"]["queue_depth"].as_u64().unwrap() == before
         })
@@ -108,13 +107,13 @@ async fn drain_shows_progress_until_the_pool_is_drained() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let health = support::get_json(&format!("{}/v1/pools/default/health", daemon.url)).await;
+    let health = daemon.get_json("/v1/pools/default/health").await;
     assert_eq!(health["draining"], true);
 
     let out = run(&daemon.url, &["undrain", "default"]).await;
     out.expect_code(0);
     assert_eq!(out.stdout, "pool 'default' takes new tasks again (ready)\n");
-    let health = support::get_json(&format!("{}/v1/pools/default/health", daemon.url)).await;
+    let health = daemon.get_json("/v1/pools/default/health").await;
     assert_eq!(health["draining"], false);
 }
 
@@ -124,7 +123,7 @@ async fn reload_capabilities_and_log_level() {
     let out = run(&daemon.url, &["reload", "default", "mock:other"]).await;
     out.expect_code(0);
     assert_eq!(out.stdout, "pool 'default' now serves 'mock:other'\n");
-    let health = support::get_json(&format!("{}/v1/pools/default/health", daemon.url)).await;
+    let health = daemon.get_json("/v1/pools/default/health").await;
     assert_eq!(health["model_ref"], "mock:other");
     let bad = run(&daemon.url, &["reload", "default", "gguf:nope"]).await;
     bad.expect_code(2);

@@ -30,7 +30,8 @@ async fn connection_refused_is_exit_3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_token_is_exit_4_and_the_token_is_never_shown() {
     let token = "CANARY-secret-token-4242";
-    let daemon = orchestratord::testing::start(support::config(&[]), Some("the-right-token")).await;
+    let daemon =
+        orchestratord::testing::start_with(support::config(&[]), Some("the-right-token")).await;
     let fp6 = logging::identity(Some(token));
     for args in [
         vec!["--token", token, "status"],
@@ -88,7 +89,6 @@ async fn a_full_queue_is_exit_6_with_the_retry_time() {
     // One task runs and one waits: the queue (capacity 1) is full. Neither stream is opened
     // here; the daemon's claim timeout (60 s) is far off.
     let client = reqwest::Client::new();
-    let pools_url = format!("{}/v1/pools", daemon.url);
     for (busy, queued) in [(1, 0), (1, 1)] {
         let task = serde_json::json!({
             "task_id": uuid::Uuid::new_v4().to_string(),
@@ -104,7 +104,7 @@ async fn a_full_queue_is_exit_6_with_the_retry_time() {
             .unwrap();
         assert_eq!(answer.status(), 202);
         support::eventually("the task is placed, or waits in the queue", || async {
-            let pools = support::get_json(&pools_url).await;
+            let pools = daemon.get_json("/v1/pools").await;
             pools[0]["replicas"][0]["busy"] == busy && pools[0]["metrics"]["queue_depth"] == queued
         })
         .await;

@@ -3,37 +3,15 @@
 
 mod support;
 
-use engine_fixtures::{gguf, LlamaServer};
-use orchestratord::config::Config;
-
-fn llamacpp_config(url: &str) -> Config {
-    let text = format!(
-        r#"
-[server]
-addr = "127.0.0.1:0"
-
-[[pools]]
-id = "tiny"
-engine = "llamacpp"
-model_ref = "gguf:tiny"
-urls = [{url:?}]
-ctx_max = 512
-max_tokens_out = 256
-queue_capacity = 16
-full_policy = "reject"
-slots_per_replica = 1
-"#
-    );
-    Config::parse(&text, "test").unwrap()
-}
+use engine_fixtures::{tiny_model, LlamaServer, PoolToml};
+use orchestratord::testing;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn submit_streams_real_tokens_from_llama_server() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
-    let server = LlamaServer::start(&model, 1);
-    let daemon = orchestratord::testing::start(llamacpp_config(&server.url()), None).await;
+    let server = LlamaServer::start(&tiny_model(dir.path()), 1);
+    let config = testing::parse(&PoolToml::at(&[server.url()]).toml());
+    let daemon = testing::start(config).await;
 
     let args = [
         "submit",
@@ -45,23 +23,13 @@ async fn submit_streams_real_tokens_from_llama_server() {
         "--temperature",
         "0",
     ];
-    let json = support::run(&daemon.url, &[&args[..], &["--json"]].concat()).await;
-    json.expect_code(0);
-    let events: Vec<serde_json::Value> = json
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = support::json_events(&daemon.url, &args).await;
     assert_eq!(events[0]["event"], "started");
     assert_eq!(events[0]["data"]["engine"], "llamacpp");
     let end = events.last().unwrap();
     assert_eq!(end["event"], "end", "{events:?}");
     assert_eq!(end["data"]["stop_reason"], "max_tokens");
-    let tokens: String = events
-        .iter()
-        .filter(|e| e["event"] == "token")
-        .map(|e| e["data"]["t"].as_str().unwrap())
-        .collect();
+    let tokens = support::token_text(&events);
     assert!(!tokens.is_empty());
 
     // The same seed at temperature 0: the raw stdout is exactly those tokens, whatever bytes

@@ -38,10 +38,7 @@ fn path_str(p: &Path) -> &str {
 
 /// The records of the recorded log, as JSON.
 fn records() -> Vec<serde_json::Value> {
-    fixture_text("daemon.log")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    orchestratord::testing::json_lines(&fixture_text("daemon.log"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

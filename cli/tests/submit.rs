@@ -3,10 +3,12 @@
 
 mod support;
 
+use orchestratord::testing::TestServer;
 use serde_json::Value;
 use std::process::Stdio;
-use support::{command, eventually, finish, get_json, run};
+use support::{command, eventually, finish, json_events, run, token_text};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, ChildStdout};
 
 /// The task id of the "queued at position …; task <id>" line.
 fn task_id_of(stderr: &str) -> String {
@@ -17,40 +19,52 @@ fn task_id_of(stderr: &str) -> String {
     line.rsplit(' ').next().unwrap().to_string()
 }
 
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
-        .collect()
+/// The record of task `id`'s story whose message starts with `start`, if it is told yet.
+async fn told(daemon: &TestServer, id: &str, start: &str) -> Option<Value> {
+    let story = daemon.get_json(&format!("/v1/tasks/{id}/story")).await;
+    let told = |r: &&Value| r["msg"].as_str().is_some_and(|m| m.starts_with(start));
+    story.as_array()?.iter().find(told).cloned()
+}
+
+/// A daemon whose mock engine is slow (20 tokens/s) and long (2000 tokens): a task still runs
+/// when the test acts on it.
+async fn slow_daemon() -> TestServer {
+    support::daemon(&[
+        ("tokens_per_sec = 200", "tokens_per_sec = 20"),
+        ("token_count = 32", "token_count = 2000"),
+    ])
+    .await
+}
+
+/// `submit prompt --max-tokens 2000` running, once its first token has reached its stdout.
+async fn submitting(daemon: &TestServer, prompt: &str) -> (Child, ChildStdout) {
+    let args = [
+        "--addr",
+        &daemon.url,
+        "submit",
+        prompt,
+        "--max-tokens",
+        "2000",
+    ];
+    let mut cmd = command(&args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("llama-orch runs");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut first = [0u8; 1];
+    tokio::time::timeout(support::RUN_BOUND, stdout.read_exact(&mut first))
+        .await
+        .expect("a token arrives")
+        .expect("stdout reads");
+    (child, stdout)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_stream_to_stdout_and_the_summary_to_stderr() {
     let daemon = support::daemon(&[]).await;
-    let json = run(
-        &daemon.url,
-        &[
-            "submit",
-            "Tell me about llamas",
-            "--max-tokens",
-            "8",
-            "--json",
-        ],
-    )
-    .await;
-    json.expect_code(0);
-    let events = json_lines(&json.stdout);
-    let expected: String = events
-        .iter()
-        .filter(|e| e["event"] == "token")
-        .map(|e| e["data"]["t"].as_str().unwrap())
-        .collect();
+    let args = ["submit", "Tell me about llamas", "--max-tokens", "8"];
+    let expected = token_text(&json_events(&daemon.url, &args).await);
 
-    let plain = run(
-        &daemon.url,
-        &["submit", "Tell me about llamas", "--max-tokens", "8"],
-    )
-    .await;
+    let plain = run(&daemon.url, &args).await;
     plain.expect_code(0);
     assert_eq!(plain.stdout, expected, "stdout is exactly the tokens");
     assert!(plain.stdout.starts_with("the llama"), "{plain:?}");
@@ -67,31 +81,16 @@ async fn tokens_stream_to_stdout_and_the_summary_to_stderr() {
         !plain.stderr.contains("Tell me about llamas"),
         "the prompt is never echoed"
     );
-    let story = get_json(&format!("{}/v1/tasks/{id}/story", daemon.url)).await;
-    let finished = story.as_array().unwrap().iter().any(|r| {
-        r["msg"].as_str().unwrap().starts_with("Finished task") && r["stop_reason"] == "max_tokens"
-    });
-    assert!(finished, "the server finished the CLI's task: {story:#}");
+    let finished = told(&daemon, &id, "Finished task").await;
+    let finished = finished.expect("the server finished the CLI's task");
+    assert_eq!(finished["stop_reason"], "max_tokens", "{finished}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_writes_every_event_as_a_line() {
     let daemon = support::daemon(&[]).await;
-    let out = run(
-        &daemon.url,
-        &[
-            "submit",
-            "hello",
-            "--max-tokens",
-            "5",
-            "--json",
-            "--seed",
-            "-3",
-        ],
-    )
-    .await;
-    out.expect_code(0);
-    let events = json_lines(&out.stdout);
+    let args = ["submit", "hello", "--max-tokens", "5", "--seed", "-3"];
+    let events = json_events(&daemon.url, &args).await;
     let names: Vec<&str> = events
         .iter()
         .map(|e| e["event"].as_str().unwrap())
@@ -116,33 +115,15 @@ async fn the_prompt_can_come_from_stdin() {
     let out = finish(cmd, Some(prompt.as_bytes())).await;
     out.expect_code(0);
     let id = task_id_of(&out.stderr);
-    let story = get_json(&format!("{}/v1/tasks/{id}/story", daemon.url)).await;
-    let accepted = story
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["msg"].as_str().unwrap().starts_with("Accepted task"))
-        .expect("the admission is narrated");
+    let accepted = told(&daemon, &id, "Accepted task").await;
+    let accepted = accepted.expect("the admission is narrated");
     assert_eq!(accepted["prompt_len"], prompt.chars().count(), "{accepted}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_cancels_the_task_on_the_server() {
-    let daemon = support::daemon(&[
-        ("tokens_per_sec = 200", "tokens_per_sec = 20"),
-        ("token_count = 32", "token_count = 2000"),
-    ])
-    .await;
-    let mut cmd = command(&[
-        "--addr",
-        &daemon.url,
-        "submit",
-        "a long story",
-        "--max-tokens",
-        "2000",
-    ]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let daemon = slow_daemon().await;
+    let (mut child, _stdout) = submitting(&daemon, "a long story").await;
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let queued = tokio::time::timeout(support::RUN_BOUND, stderr.next_line())
         .await
@@ -150,12 +131,6 @@ async fn ctrl_c_cancels_the_task_on_the_server() {
         .unwrap()
         .unwrap();
     let id = task_id_of(&queued);
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 1];
-    tokio::time::timeout(support::RUN_BOUND, stdout.read_exact(&mut first))
-        .await
-        .expect("a token arrives")
-        .unwrap();
 
     let pid = child.id().unwrap() as i32;
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
@@ -177,19 +152,13 @@ async fn ctrl_c_cancels_the_task_on_the_server() {
     );
 
     // The server's side: the job's story ends as canceled by the client, and its slot is free.
-    let story_url = format!("{}/v1/tasks/{id}/story", daemon.url);
     eventually("the story tells the client's cancel", || async {
-        let story = get_json(&story_url).await;
-        story.as_array().unwrap().iter().any(|r| {
-            r["msg"].as_str().unwrap().starts_with("Canceled task")
-                && r["reason"] == "client"
-                && r["stop_reason"] == "canceled"
-        })
+        let canceled = told(&daemon, &id, "Canceled task").await;
+        canceled.is_some_and(|r| r["reason"] == "client" && r["stop_reason"] == "canceled")
     })
     .await;
-    let pools_url = format!("{}/v1/pools", daemon.url);
     eventually("every slot is free again", || async {
-        let pools = get_json(&pools_url).await;
+        let pools = daemon.get_json("/v1/pools").await;
         pools[0]["replicas"]
             .as_array()
             .unwrap()
@@ -201,20 +170,8 @@ async fn ctrl_c_cancels_the_task_on_the_server() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_closed_stdout_ends_quietly_and_cancels_the_task() {
-    let daemon = support::daemon(&[
-        ("tokens_per_sec = 200", "tokens_per_sec = 20"),
-        ("token_count = 32", "token_count = 2000"),
-    ])
-    .await;
-    let mut cmd = command(&["--addr", &daemon.url, "submit", "x", "--max-tokens", "2000"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 1];
-    tokio::time::timeout(support::RUN_BOUND, stdout.read_exact(&mut first))
-        .await
-        .expect("a token arrives")
-        .unwrap();
+    let daemon = slow_daemon().await;
+    let (child, stdout) = submitting(&daemon, "x").await;
     drop(stdout);
     let output = tokio::time::timeout(support::RUN_BOUND, child.wait_with_output())
         .await
@@ -227,13 +184,9 @@ async fn a_closed_stdout_ends_quietly_and_cancels_the_task() {
         "no message for a reader that left: {stderr}"
     );
     let id = task_id_of(&stderr);
-    let story_url = format!("{}/v1/tasks/{id}/story", daemon.url);
     eventually("the task is canceled on the server", || async {
-        let story = get_json(&story_url).await;
-        story.as_array().unwrap().iter().any(|r| {
-            r["msg"].as_str().unwrap().starts_with("Canceled task")
-                && r["stop_reason"] == "canceled"
-        })
+        let canceled = told(&daemon, &id, "Canceled task").await;
+        canceled.is_some_and(|r| r["stop_reason"] == "canceled")
     })
     .await;
 }

@@ -3,7 +3,7 @@
 //! in the same run. Reports tokens/s (criterion throughput) and time-to-first-token p50.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use engine_fixtures::{gguf, LlamaServer};
+use engine_fixtures::{tiny_model, LlamaServer, PoolToml};
 use futures_util::StreamExt;
 use orchestratord::config::Config;
 use std::sync::Mutex;
@@ -103,31 +103,11 @@ fn relay(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
-    let server = LlamaServer::start(&model, streams() as u32);
-    let config = Config::parse(
-        &format!(
-            r#"
-[server]
-addr = "127.0.0.1:0"
-[[pools]]
-id = "tiny"
-engine = "llamacpp"
-model_ref = "gguf:tiny"
-urls = ["{}"]
-ctx_max = 512
-max_tokens_out = 256
-queue_capacity = 64
-full_policy = "reject"
-slots_per_replica = {streams}
-"#,
-            server.url(),
-            streams = streams(),
-        ),
-        "bench",
-    )
-    .unwrap();
+    let server = LlamaServer::start(&tiny_model(dir.path()), streams() as u32);
+    let pool = PoolToml::at(&[server.url()])
+        .queue_capacity(64)
+        .slots_per_replica(streams() as u32);
+    let config = Config::parse(&pool.toml(), "bench").unwrap();
     let log_config = logging::LogConfig {
         level: logging::LevelSpec::parse("info").unwrap(),
         format: logging::LogFormat::Json,

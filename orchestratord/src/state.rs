@@ -59,12 +59,11 @@ impl AppState {
                     pool_managerd::spawned_generation(log, &spec, &pc.model_ref).unwrap_or_else(
                         |why| {
                             slog::crit!(daemon, "Pool '{}' has no replicas: {}", pc.id, why);
-                            pool_managerd::Generation {
-                                model_ref: pc.model_ref.clone(),
-                                log: log.clone(),
-                                replicas: Vec::new(),
-                                stop: Default::default(),
-                            }
+                            pool_managerd::Generation::new(
+                                pc.model_ref.clone(),
+                                log.clone(),
+                                Vec::new(),
+                            )
                         },
                     ),
                 ),
@@ -74,6 +73,11 @@ impl AppState {
             pools.push(Arc::new(Pool::new(pc.clone(), managed)));
         }
         let sessions = Sessions::with_tokens_budget(config.server.session_tokens_budget);
+        let cache_dir = config.server.cache_dir.clone();
+        let models = Arc::new(pool_managerd::ModelProvisioner::new(
+            cache_dir.unwrap_or_else(pool_managerd::cache_dir),
+            log,
+        ));
         Arc::new(AppState {
             config,
             root: log.clone(),
@@ -85,10 +89,7 @@ impl AppState {
             auth_token,
             level,
             story,
-            models: Arc::new(pool_managerd::ModelProvisioner::new(
-                pool_managerd::cache_dir(),
-                log,
-            )),
+            models,
             started_at: std::time::SystemTime::now(),
             shutting_down: AtomicBool::new(false),
         })

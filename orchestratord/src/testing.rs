@@ -1,12 +1,21 @@
 //! Test support for this crate's tests and its clients' (the CLI's): a daemon per test on an
-//! ephemeral loopback port, narrating into a capture logger that also feeds the story index.
-//! Built only with the `testing` feature.
+//! ephemeral loopback port, narrating into a capture logger that also feeds the story index;
+//! requests to it (`http`), its SSE answers read with every wait bounded (`sse`), and the JSON
+//! lines a log holds (`json_lines`). Built only with the `testing` feature.
+
+mod http;
+mod json_lines;
+mod sse;
+
+pub use json_lines::{json_lines, json_lines_in};
+pub use sse::{data_lines, pump_events, read_events, Sse};
 
 use crate::config::Config;
 use crate::state::AppState;
-use logging::Capture;
+use logging::{Capture, CapturedRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -17,6 +26,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub capture: Capture,
     pub state: Arc<AppState>,
+    /// The test's own client (no token: a request that needs one adds it).
+    pub client: reqwest::Client,
     pub stop: Option<oneshot::Sender<()>>,
     pub served: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -32,8 +43,19 @@ pub fn config(edits: &[(&str, &str)]) -> Config {
     Config::parse(&text, "test").expect("the edited default configuration is valid")
 }
 
+/// A configuration written by the test (for example `engine_fixtures::PoolToml`). Panics (it is
+/// test set-up) when it is not valid.
+pub fn parse(toml: &str) -> Config {
+    Config::parse(toml, "test").unwrap_or_else(|e| panic!("the test's configuration: {e}"))
+}
+
+/// Binds and serves `config` without authentication.
+pub async fn start(config: Config) -> TestServer {
+    start_with(config, None).await
+}
+
 /// Binds and serves `config` (with a Bearer token when `auth_token` is given).
-pub async fn start(config: Config, auth_token: Option<&str>) -> TestServer {
+pub async fn start_with(config: Config, auth_token: Option<&str>) -> TestServer {
     let story = crate::story::StoryIndex::default();
     let (log, capture) = Capture::logger_with_taps(vec![story.tap()]);
     let options = crate::Options {
@@ -58,6 +80,7 @@ pub async fn start(config: Config, auth_token: Option<&str>) -> TestServer {
         addr,
         capture,
         state,
+        client: reqwest::Client::new(),
         stop: Some(stop_tx),
         served: Some(served),
     }
@@ -69,5 +92,19 @@ impl TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Waits (up to 2 s) until the capture holds a record whose message contains `text`.
+    pub async fn narrated(&self, text: &str) -> CapturedRecord {
+        for _ in 0..200 {
+            if let Some(record) = self.capture.find(text) {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "never narrated {text:?}; captured:\n{}",
+            self.capture.dump()
+        );
     }
 }

@@ -5,7 +5,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{free_port, json_lines as lines};
+use engine_fixtures::free_port;
+use support::json_lines_in;
 
 const BIN: &str = env!("CARGO_BIN_EXE_orchestratord");
 
@@ -69,7 +70,7 @@ fn sigterm_drains_flushes_the_logs_and_exits_zero() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !lines(&file)
+    while !json_lines_in(&file)
         .iter()
         .any(|l| l["msg"].as_str().unwrap_or("").starts_with("Ready"))
     {
@@ -89,7 +90,7 @@ fn sigterm_drains_flushes_the_logs_and_exits_zero() {
         .unwrap()
         .read_to_string(&mut stdout)
         .unwrap();
-    let file_lines = lines(&file);
+    let file_lines = json_lines_in(&file);
     let last = file_lines.last().unwrap();
     assert_eq!(
         last["msg"], "Exiting with code 0",

@@ -6,13 +6,13 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{config, read_events, start, task, TestDaemon};
+use support::{config, read_events, start, task, TestServer};
 
 const BUDGET: u64 = 1000;
 
 /// One replica with one slot, held by a task whose engine stalls after one token; a session
 /// token budget of 1000.
-async fn blocked(edits: &[(&str, &str)]) -> (TestDaemon, String) {
+async fn blocked(edits: &[(&str, &str)]) -> (TestServer, String) {
     let mut all = vec![
         ("replicas = 2", "replicas = 1"),
         ("slots_per_replica = 4", "slots_per_replica = 1"),
@@ -32,12 +32,12 @@ async fn blocked(edits: &[(&str, &str)]) -> (TestDaemon, String) {
     (daemon, blocker)
 }
 
-async fn session(daemon: &TestDaemon, id: &str) -> Value {
+async fn session(daemon: &TestServer, id: &str) -> Value {
     daemon.get_json(&format!("/v1/sessions/{id}")).await
 }
 
 /// Admits a task that waits in the queue; its session has 64 tokens reserved.
-async fn queued(daemon: &TestDaemon, priority: &str) -> (String, String) {
+async fn queued(daemon: &TestServer, priority: &str) -> (String, String) {
     let body = task(64, priority);
     let id = daemon.admit(&body).await;
     let session_id = body["session_id"].as_str().unwrap().to_string();
@@ -49,7 +49,7 @@ async fn queued(daemon: &TestDaemon, priority: &str) -> (String, String) {
 }
 
 /// Waits (bounded) until the session's whole budget is free again.
-async fn budget_comes_back(daemon: &TestDaemon, session_id: &str) {
+async fn budget_comes_back(daemon: &TestServer, session_id: &str) {
     for _ in 0..300 {
         if session(daemon, session_id).await["tokens_budget_remaining"] == BUDGET {
             return;
@@ -62,7 +62,7 @@ async fn budget_comes_back(daemon: &TestDaemon, session_id: &str) {
     );
 }
 
-async fn post(daemon: &TestDaemon, path: &str, body: Value) -> reqwest::StatusCode {
+async fn post(daemon: &TestServer, path: &str, body: Value) -> reqwest::StatusCode {
     daemon.post_json(path, &body).await.status()
 }
 

@@ -6,32 +6,20 @@
 mod support;
 
 use engine_fixtures::protocol::{self, Behaviour, Protocol};
-use engine_fixtures::{gguf, LlamaServer};
+use engine_fixtures::{tiny_model, LlamaServer, PoolToml};
 use orchestratord::config::Config;
 use serde_json::json;
 
+/// Pool `p` of one `engine` replica at `url`, serving `model_ref` (as `served_model`, if given).
 fn pool_config(engine: &str, model_ref: &str, url: &str, served_model: Option<&str>) -> Config {
-    let served = served_model
-        .map(|m| format!("served_model = {m:?}\n"))
-        .unwrap_or_default();
-    let text = format!(
-        r#"
-[server]
-addr = "127.0.0.1:0"
-
-[[pools]]
-id = "p"
-engine = "{engine}"
-model_ref = "{model_ref}"
-urls = [{url:?}]
-{served}ctx_max = 512
-max_tokens_out = 256
-queue_capacity = 16
-full_policy = "reject"
-slots_per_replica = 1
-"#
-    );
-    Config::parse(&text, "test").unwrap()
+    let mut toml = PoolToml::at(&[url])
+        .id("p")
+        .engine(engine)
+        .model_ref(model_ref);
+    if let Some(served) = served_model {
+        toml = toml.pool_line(&format!("served_model = {served:?}"));
+    }
+    orchestratord::testing::parse(&toml.toml())
 }
 
 /// Runs one task through a daemon with `config`; the names of the events received.
@@ -39,7 +27,7 @@ async fn one_task(
     config: Config,
     engine: &str,
     model_ref: &str,
-) -> (support::TestDaemon, Vec<String>) {
+) -> (support::TestServer, Vec<String>) {
     let daemon = support::start(config).await;
     let mut body = support::task(6, "interactive");
     body["engine"] = json!(engine);
@@ -64,9 +52,7 @@ fn streamed(names: &[String]) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_openai_compatible_pool_serves_through_the_v1_api() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
-    let server = LlamaServer::start(&model, 1);
+    let server = LlamaServer::start(&tiny_model(dir.path()), 1);
     let config = pool_config("vllm", "gguf:tiny", &server.url(), Some("tiny"));
     let (daemon, names) = one_task(config, "vllm", "gguf:tiny").await;
     assert!(streamed(&names), "{names:?}");

@@ -6,11 +6,11 @@ mod support;
 use serde_json::{json, Value};
 use slog::Level;
 use std::time::Duration;
-use support::{config, start, start_with, task, TestDaemon};
+use support::{config, start, start_with, task, TestServer};
 
 const EVIL: &str = "http://evil.example";
 
-fn url(daemon: &TestDaemon, path: &str) -> String {
+fn url(daemon: &TestServer, path: &str) -> String {
     format!("{}{path}", daemon.url)
 }
 

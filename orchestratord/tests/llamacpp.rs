@@ -3,7 +3,7 @@
 
 mod support;
 
-use engine_fixtures::{gguf, LlamaServer};
+use engine_fixtures::{tiny_model, LlamaServer, PoolToml};
 use orchestratord::config::Config;
 use serde_json::json;
 use slog::Level;
@@ -17,35 +17,14 @@ fn llamacpp_task(max_tokens: u32) -> serde_json::Value {
 }
 
 fn llamacpp_config(urls: &[String]) -> Config {
-    let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
-    let text = format!(
-        r#"
-[server]
-addr = "127.0.0.1:0"
-
-[[pools]]
-id = "tiny"
-engine = "llamacpp"
-model_ref = "gguf:tiny"
-urls = [{}]
-ctx_max = 512
-max_tokens_out = 256
-queue_capacity = 16
-full_policy = "reject"
-slots_per_replica = 1
-"#,
-        urls.join(", ")
-    );
-    Config::parse(&text, "test").unwrap()
+    orchestratord::testing::parse(&PoolToml::at(urls).toml())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn real_tokens_stream_through_orchestratord() {
     // narration: replica.ready_at_bind
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
-    let server = LlamaServer::start(&model, 1);
+    let server = LlamaServer::start(&tiny_model(dir.path()), 1);
     let daemon = support::start(llamacpp_config(&[server.url()])).await;
 
     let mut body = llamacpp_task(16);
@@ -110,9 +89,7 @@ async fn tokens_are_relayed_exactly_as_the_engine_sends_them() {
     use futures_util::StreamExt;
 
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
-    let server = LlamaServer::start(&model, 1);
+    let server = LlamaServer::start(&tiny_model(dir.path()), 1);
 
     let direct = llamacpp_http::LlamaCppAdapter::new(server.url());
     let request = SubmitRequest {
@@ -163,8 +140,7 @@ async fn replicas_follow_their_engine_health() {
     // narration: replica.ready
     // narration: replica.not_ready
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
+    let model = tiny_model(dir.path());
     let port = engine_fixtures::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let daemon = support::start(llamacpp_config(&[url])).await;

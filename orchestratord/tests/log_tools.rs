@@ -53,7 +53,7 @@ struct Recorded {
 
 impl Recorded {
     fn records(&self) -> Vec<Value> {
-        support::json_lines(&self.file)
+        support::json_lines_in(&self.file)
     }
 
     fn count_of(&self, job_id: &str) -> usize {

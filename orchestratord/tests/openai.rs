@@ -6,10 +6,10 @@
 mod openai_support;
 mod support;
 
-use openai_support::{chunk_text, chunks, data_lines, post};
+use openai_support::{chunk_text, chunks};
 use serde_json::{json, Value};
 use slog::Level;
-use support::{config, start, TestDaemon};
+use support::{config, data_lines, start, TestServer};
 
 const FAST: &[(&str, &str)] = &[
     ("tokens_per_sec = 200", "tokens_per_sec = 0"),
@@ -17,7 +17,7 @@ const FAST: &[(&str, &str)] = &[
 ];
 
 /// The story of task `id` as served by the task API.
-async fn story(daemon: &TestDaemon, id: &str) -> Vec<Value> {
+async fn story(daemon: &TestServer, id: &str) -> Vec<Value> {
     let story = daemon.get_json(&format!("/v1/tasks/{id}/story")).await;
     story.as_array().unwrap().clone()
 }
@@ -36,13 +36,9 @@ async fn a_completion_is_a_task_whose_story_names_the_api_and_the_request_id() {
         "model": "default", "prompt": "CANARY-prompt once upon a time", "max_tokens": 5,
         "seed": 2, "temperature": 0.5, "logit_bias": {"50256": -100}, "echo": false,
     });
-    let response = post(
-        &daemon,
-        "/v1/completions",
-        &body,
-        &[("X-Request-Id", "req-42")],
-    )
-    .await;
+    let response = daemon
+        .post_json_with("/v1/completions", &body, &[("X-Request-Id", "req-42")])
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], "req-42");
     assert_eq!(response.headers()["x-correlation-id"], "req-42");
@@ -81,7 +77,7 @@ async fn a_streamed_completion_ends_with_its_finish_reason_usage_and_done() {
         "model": "mock:tiny", "prompt": ["a llama"], "max_tokens": 4, "seed": 0,
         "stream": true, "stream_options": {"include_usage": true},
     });
-    let chunks = chunks(post(&daemon, "/v1/completions", &body, &[]).await).await;
+    let chunks = chunks(daemon.post_json("/v1/completions", &body).await).await;
     let id = chunks[0]["id"].as_str().unwrap().to_string();
     for chunk in &chunks {
         assert_eq!(chunk["object"], "text_completion");
@@ -110,7 +106,7 @@ async fn a_chat_is_answered_whole_and_streamed_and_its_messages_are_never_narrat
         {"role": "user", "content": [{"type": "text", "text": "CANARY-user hello"}]},
     ]);
     let body = json!({"model": "default", "messages": messages, "max_completion_tokens": 3});
-    let response = post(&daemon, "/v1/chat/completions", &body, &[]).await;
+    let response = daemon.post_json("/v1/chat/completions", &body).await;
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["object"], "chat.completion");
@@ -136,7 +132,7 @@ async fn a_chat_is_answered_whole_and_streamed_and_its_messages_are_never_narrat
         "model": "default", "messages": messages, "max_tokens": 100, "stream": true,
         "stream_options": {"include_usage": true},
     });
-    let chunks = chunks(post(&daemon, "/v1/chat/completions", &body, &[]).await).await;
+    let chunks = chunks(daemon.post_json("/v1/chat/completions", &body).await).await;
     assert!(chunks
         .iter()
         .all(|c| c["object"] == "chat.completion.chunk"));
@@ -196,7 +192,7 @@ async fn a_client_that_disconnects_cancels_its_task_streamed_or_not() {
     ]))
     .await;
     let body = json!({"model": "default", "prompt": "x", "max_tokens": 1000, "stream": true});
-    let response = post(&daemon, "/v1/completions", &body, &[]).await;
+    let response = daemon.post_json("/v1/completions", &body).await;
     let lines = data_lines(response, 2).await;
     assert_eq!(lines.len(), 2);
     let id = serde_json::from_str::<Value>(&lines[0]).unwrap()["id"]
@@ -243,7 +239,7 @@ async fn a_client_that_stops_reading_its_stream_is_canceled() {
     ]))
     .await;
     let body = json!({"model": "default", "prompt": "x", "max_tokens": 1_000_000, "stream": true});
-    let response = post(&daemon, "/v1/completions", &body, &[]).await;
+    let response = daemon.post_json("/v1/completions", &body).await;
     assert_eq!(response.status(), 200);
     let stalled = daemon
         .narrated("Canceling task: the client stopped reading its stream for 300 ms")

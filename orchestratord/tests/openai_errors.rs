@@ -6,13 +6,13 @@
 mod openai_support;
 mod support;
 
-use openai_support::{error_of, post};
+use openai_support::error_of;
 use serde_json::{json, Value};
 use slog::Level;
-use support::{config, start, start_with};
+use support::{config, start, start_with, TestServer};
 
-async fn completion_error(daemon: &support::TestDaemon, body: Value, status: u16) -> Value {
-    error_of(post(daemon, "/v1/completions", &body, &[]).await, status).await
+async fn completion_error(daemon: &TestServer, body: Value, status: u16) -> Value {
+    error_of(daemon.post_json("/v1/completions", &body).await, status).await
 }
 
 #[tokio::test]
@@ -35,69 +35,38 @@ async fn bad_requests_are_refused_naming_the_field_at_fault() {
         "{error}"
     );
 
-    let cases = [
-        (
-            json!({"model": "default", "prompt": "x", "n": 2}),
-            "n",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": "x", "temperature": 5}),
-            "temperature",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": "x", "temperature": "CANARY-hot"}),
-            "temperature",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": "x", "top_p": 0}),
-            "top_p",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": "x", "max_tokens": 0}),
-            "max_tokens",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": "x", "max_tokens": 5000}),
-            "max_tokens",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": ["CANARY-a", "b"]}),
-            "prompt",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": [1, 2]}),
-            "prompt",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": "x", "stop": ["a", "b", "c", "d", "e"]}),
-            "stop",
-            "INVALID_PARAMS",
-        ),
-        (
-            json!({"model": "default", "prompt": "x", "stream_options": {"include_usage": true}}),
-            "stream_options",
-            "INVALID_PARAMS",
-        ),
-        (json!({"prompt": "x"}), "model", "INVALID_PARAMS"),
-        (json!({"model": "default"}), "prompt", "INVALID_PARAMS"),
+    // Each field set to a value it may not take: refused, naming that field.
+    let bad_values = [
+        ("n", json!(2)),
+        ("temperature", json!(5)),
+        ("temperature", json!("CANARY-hot")),
+        ("top_p", json!(0)),
+        ("max_tokens", json!(0)),
+        ("max_tokens", json!(5000)),
+        ("prompt", json!(["CANARY-a", "b"])),
+        ("prompt", json!([1, 2])),
+        ("stop", json!(["a", "b", "c", "d", "e"])),
+        ("stream_options", json!({"include_usage": true})),
     ];
-    for (body, param, code) in cases {
+    let mut cases: Vec<(Value, &str)> = bad_values
+        .into_iter()
+        .map(|(field, value)| {
+            let mut body = json!({"model": "default", "prompt": "x"});
+            body[field] = value;
+            (body, field)
+        })
+        .collect();
+    cases.push((json!({"prompt": "x"}), "model"));
+    cases.push((json!({"model": "default"}), "prompt"));
+    for (body, param) in cases {
         let error = completion_error(&daemon, body.clone(), 400).await;
         assert_eq!(error["param"], param, "{body} → {error}");
-        assert_eq!(error["code"], code, "{body} → {error}");
+        assert_eq!(error["code"], "INVALID_PARAMS", "{body} → {error}");
         assert_eq!(error["type"], "invalid_request_error");
     }
     let chat = |body: Value| {
         let daemon = &daemon;
-        async move { error_of(post(daemon, "/v1/chat/completions", &body, &[]).await, 400).await }
+        async move { error_of(daemon.post_json("/v1/chat/completions", &body).await, 400).await }
     };
     let error =
         chat(json!({"model": "default", "messages": [{"role": "robot", "content": "x"}]})).await;
@@ -147,6 +116,15 @@ async fn bad_requests_are_refused_naming_the_field_at_fault() {
     );
 }
 
+/// `GET path`, with `Authorization: Bearer token` when a token is given.
+async fn get(daemon: &TestServer, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = daemon.client.get(format!("{}{path}", daemon.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
 #[tokio::test]
 async fn middleware_refusals_on_these_routes_are_in_openai_shape() {
     let daemon = start_with(config(&[]), Some("s3cret-token")).await;
@@ -164,37 +142,15 @@ async fn middleware_refusals_on_these_routes_are_in_openai_shape() {
     let error = error_of(wrong, 401).await;
     assert_eq!(error["type"], "authentication_error");
     assert_eq!(error["code"], "BAD_TOKEN");
-    let missing = daemon
-        .client
-        .get(format!("{}/v1/models", daemon.url))
-        .send()
-        .await
-        .unwrap();
+    let missing = get(&daemon, "/v1/models", None).await;
     assert_eq!(error_of(missing, 401).await["code"], "MISSING_TOKEN");
-    let method = daemon
-        .client
-        .get(format!("{}/v1/chat/completions", daemon.url))
-        .bearer_auth("s3cret-token")
-        .send()
-        .await
-        .unwrap();
+    let method = get(&daemon, "/v1/chat/completions", Some("s3cret-token")).await;
     assert!(method.headers().contains_key("allow"));
     assert_eq!(error_of(method, 405).await["code"], "METHOD_NOT_ALLOWED");
-    let ok = daemon
-        .client
-        .get(format!("{}/v1/models", daemon.url))
-        .bearer_auth("s3cret-token")
-        .send()
-        .await
-        .unwrap();
+    let ok = get(&daemon, "/v1/models", Some("s3cret-token")).await;
     assert_eq!(ok.status(), 200);
     // The task API keeps its own envelope.
-    let tasks = daemon
-        .client
-        .get(format!("{}/v1/pools", daemon.url))
-        .send()
-        .await
-        .unwrap();
+    let tasks = get(&daemon, "/v1/pools", None).await;
     let envelope: Value = tasks.json().await.unwrap();
     assert_eq!(envelope["code"], "MISSING_TOKEN");
 }
@@ -210,19 +166,18 @@ async fn a_full_queue_answers_429_with_retry_after() {
     ]))
     .await;
     let body = json!({"model": "default", "prompt": "x", "max_tokens": 1000, "stream": true});
-    let running = post(&daemon, "/v1/completions", &body, &[]).await;
+    let running = daemon.post_json("/v1/completions", &body).await;
     daemon.narrated("Started task").await;
-    let queued = post(&daemon, "/v1/completions", &body, &[]).await;
+    let queued = daemon.post_json("/v1/completions", &body).await;
     assert_eq!(queued.status(), 200);
-    let refused = post(
-        &daemon,
-        "/v1/chat/completions",
-        &json!({
-            "model": "default", "messages": [{"role": "user", "content": "x"}],
-        }),
-        &[],
-    )
-    .await;
+    let refused = daemon
+        .post_json(
+            "/v1/chat/completions",
+            &json!({
+                "model": "default", "messages": [{"role": "user", "content": "x"}],
+            }),
+        )
+        .await;
     let retry_after: u64 = refused.headers()["retry-after"]
         .to_str()
         .unwrap()

@@ -7,46 +7,57 @@
 mod openai_support;
 mod support;
 
-use engine_fixtures::{gguf, LlamaServer};
-use openai_support::{chunk_text, chunks, data_lines, post};
+use engine_fixtures::{tiny_model, LlamaServer, PoolToml};
+use openai_support::{chunk_text, chunks};
 use orchestratord::config::Config;
 use serde_json::{json, Value};
 use slog::Level;
 use std::time::{Duration, Instant};
+use support::TestServer;
 
 fn pool_config(url: &str) -> Config {
     engine_pool_config("llamacpp", url)
 }
 
-/// A pool of one `engine` replica at `url` (`vllm`: llama-server's OpenAI-compatible API).
+/// A pool of one `engine` replica at `url` (`vllm`: llama-server's OpenAI-compatible API),
+/// with room for long generations.
 fn engine_pool_config(engine: &str, url: &str) -> Config {
-    let text = format!(
-        r#"
-[server]
-addr = "127.0.0.1:0"
-
-[[pools]]
-id = "tiny"
-engine = "{engine}"
-model_ref = "gguf:tiny"
-urls = [{url:?}]
-ctx_max = 4096
-max_tokens_out = 4096
-queue_capacity = 16
-full_policy = "reject"
-slots_per_replica = 1
-"#
-    );
-    Config::parse(&text, "test").unwrap()
+    let toml = PoolToml::at(&[url]).engine(engine).limits(4096, 4096);
+    orchestratord::testing::parse(&toml.toml())
 }
 
 /// A llama-server on the tiny model with `extra` flags (context 4096: long generations).
 fn server(dir: &tempfile::TempDir, extra: &[&str]) -> LlamaServer {
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
     let mut args = vec!["--ctx-size", "4096"];
     args.extend(extra);
-    LlamaServer::start_with_args(&model, 1, &args)
+    LlamaServer::start_with_args(&tiny_model(dir.path()), 1, &args)
+}
+
+/// A chat answered through the daemon and by llama-server's own chat endpoint: the same prompt
+/// (its token count) and the same greedy tokens. The daemon's answer.
+async fn chat_like_the_engine(daemon: &TestServer, server: &LlamaServer, body: &Value) -> Value {
+    let response = daemon.post_json("/v1/chat/completions", body).await;
+    assert_eq!(response.status(), 200);
+    let ours: Value = response.json().await.unwrap();
+    let direct: Value = daemon
+        .client
+        .post(format!("{}/v1/chat/completions", server.url()))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ours["usage"]["prompt_tokens"], direct["usage"]["prompt_tokens"],
+        "{ours} vs {direct}"
+    );
+    assert_eq!(
+        ours["choices"][0]["message"]["content"], direct["choices"][0]["message"]["content"],
+        "the same prompt, the same greedy tokens"
+    );
+    ours
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,7 +67,7 @@ async fn completions_whole_and_streamed_carry_the_engine_tokens_and_usage() {
     let daemon = support::start(pool_config(&server.url())).await;
     let body =
         json!({"model": "tiny", "prompt": "A llama", "max_tokens": 8, "seed": 3, "temperature": 0});
-    let response = post(&daemon, "/v1/completions", &body, &[]).await;
+    let response = daemon.post_json("/v1/completions", &body).await;
     assert_eq!(response.status(), 200);
     let whole: Value = response.json().await.unwrap();
     let choice = &whole["choices"][0];
@@ -71,7 +82,7 @@ async fn completions_whole_and_streamed_carry_the_engine_tokens_and_usage() {
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
     streamed["stream_options"] = json!({"include_usage": true});
-    let chunks = chunks(post(&daemon, "/v1/completions", &streamed, &[]).await).await;
+    let chunks = chunks(daemon.post_json("/v1/completions", &streamed).await).await;
     let text: String = chunks.iter().map(chunk_text).collect();
     assert_eq!(
         text,
@@ -95,33 +106,13 @@ async fn a_chat_uses_the_engines_own_chat_template() {
         {"role": "user", "content": "CANARY-chat Where do you walk?"},
     ]);
     let body = json!({"model": "tiny", "messages": messages, "max_tokens": 8, "seed": 5, "temperature": 0});
-    let response = post(&daemon, "/v1/chat/completions", &body, &[]).await;
-    assert_eq!(response.status(), 200);
-    let ours: Value = response.json().await.unwrap();
-
-    let direct: Value = daemon
-        .client
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        ours["usage"]["prompt_tokens"], direct["usage"]["prompt_tokens"],
-        "{ours} vs {direct}"
-    );
-    assert_eq!(
-        ours["choices"][0]["message"]["content"], direct["choices"][0]["message"]["content"],
-        "the same prompt, the same greedy tokens"
-    );
+    let ours = chat_like_the_engine(&daemon, &server, &body).await;
     assert_eq!(ours["choices"][0]["finish_reason"], "length");
     let chatml = "<|im_start|>system\nYou are a llama.<|im_end|>\n<|im_start|>user\n\
         CANARY-chat Where do you walk?<|im_end|>\n<|im_start|>assistant\n";
     let documented = json!({"model": "tiny", "prompt": chatml, "max_tokens": 1});
-    let documented: Value = post(&daemon, "/v1/completions", &documented, &[])
+    let documented: Value = daemon
+        .post_json("/v1/completions", &documented)
         .await
         .json()
         .await
@@ -144,7 +135,7 @@ async fn a_chat_uses_the_engines_own_chat_template() {
 
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
-    let chunks = chunks(post(&daemon, "/v1/chat/completions", &streamed, &[]).await).await;
+    let chunks = chunks(daemon.post_json("/v1/chat/completions", &streamed).await).await;
     let text: String = chunks.iter().map(chunk_text).collect();
     assert_eq!(
         text,
@@ -161,29 +152,7 @@ async fn a_chat_on_an_openai_compatible_engine_goes_to_its_chat_endpoint() {
         "model": "tiny", "messages": [{"role": "user", "content": "Where do you walk?"}],
         "max_tokens": 6, "seed": 5, "temperature": 0,
     });
-    let ours: Value = post(&daemon, "/v1/chat/completions", &body, &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let direct: Value = daemon
-        .client
-        .post(format!("{}/v1/chat/completions", server.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        ours["usage"]["prompt_tokens"], direct["usage"]["prompt_tokens"],
-        "{ours}"
-    );
-    assert_eq!(
-        ours["choices"][0]["message"]["content"],
-        direct["choices"][0]["message"]["content"]
-    );
+    chat_like_the_engine(&daemon, &server, &body).await;
     let submitted = daemon
         .narrated("Submitted the job to vllm (/v1/chat/completions)")
         .await;
@@ -199,9 +168,9 @@ async fn a_client_that_disconnects_frees_the_engine_slot() {
         "model": "tiny", "messages": [{"role": "user", "content": "Walk on"}],
         "max_tokens": 4000, "stream": true,
     });
-    let response = post(&daemon, "/v1/chat/completions", &body, &[]).await;
+    let response = daemon.post_json("/v1/chat/completions", &body).await;
     assert_eq!(
-        data_lines(response, 4).await.len(),
+        support::data_lines(response, 4).await.len(),
         4,
         "the role chunk and 3 tokens"
     );

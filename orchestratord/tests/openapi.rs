@@ -14,7 +14,7 @@ mod wire;
 use reqwest::Method;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use support::TestDaemon;
+use support::TestServer;
 
 /// The methods an OpenAPI path item may hold, as the document spells them.
 const METHODS: &[&str] = &[
@@ -22,7 +22,7 @@ const METHODS: &[&str] = &[
 ];
 
 /// The document as the daemon serves it.
-pub async fn document(daemon: &TestDaemon) -> Value {
+pub async fn document(daemon: &TestServer) -> Value {
     let response = daemon
         .client
         .get(format!("{}/openapi.json", daemon.url))

@@ -6,44 +6,26 @@
 
 mod support;
 
-use engine_fixtures::gguf;
+use engine_fixtures::{gguf, tiny_model, PoolToml};
 use orchestratord::config::Config;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
-use support::TestDaemon;
+use support::TestServer;
 
+/// Pool `tiny` running `replicas` engines of its own on `model`, with `spawn_extra` TOML lines
+/// in its `[pools.spawn]` table.
 fn spawned_config(model: &Path, replicas: u32, spawn_extra: &str) -> Config {
-    let binary = engine_fixtures::llama_server_binary();
-    let text = format!(
-        r#"
-[server]
-addr = "127.0.0.1:0"
-
-[[pools]]
-id = "tiny"
-engine = "llamacpp"
-model_ref = {model:?}
-replicas = {replicas}
-# Above the model's own 512: admission holds tasks to the smaller of the two.
-ctx_max = 1024
-max_tokens_out = 128
-queue_capacity = 16
-full_policy = "reject"
-slots_per_replica = 1
-
-[pools.spawn]
-binary = {binary:?}
-allow_cpu_only = true
-flags = ["--threads", "1"]
-{spawn_extra}
-"#
-    );
-    Config::parse(&text, "test").unwrap()
+    let toml = PoolToml::spawning(model, replicas)
+        // Above the model's own 512: admission holds tasks to the smaller of the two.
+        .limits(1024, 128)
+        .flags(&["--threads", "1"])
+        .spawn_line(spawn_extra);
+    orchestratord::testing::parse(&toml.toml())
 }
 
 /// Waits up to `secs` for a record whose message contains `text`.
-async fn told(daemon: &TestDaemon, text: &str, secs: u64) -> logging::CapturedRecord {
+async fn told(daemon: &TestServer, text: &str, secs: u64) -> logging::CapturedRecord {
     for _ in 0..secs * 50 {
         if let Some(record) = daemon.capture.find(text) {
             return record;
@@ -53,7 +35,7 @@ async fn told(daemon: &TestDaemon, text: &str, secs: u64) -> logging::CapturedRe
     panic!("never told {text:?}; captured:\n{}", daemon.capture.dump());
 }
 
-fn count(daemon: &TestDaemon, text: &str) -> usize {
+fn count(daemon: &TestServer, text: &str) -> usize {
     daemon
         .capture
         .records()
@@ -63,7 +45,7 @@ fn count(daemon: &TestDaemon, text: &str) -> usize {
 }
 
 /// Waits (up to 30 s) until replica tiny-r0 has been told ready a second time.
-async fn came_back(daemon: &TestDaemon) {
+async fn came_back(daemon: &TestServer) {
     for _ in 0..1500 {
         if count(daemon, "Replica tiny-r0 is ready") >= 2 {
             return;
@@ -76,7 +58,7 @@ async fn came_back(daemon: &TestDaemon) {
     );
 }
 
-async fn run_task(daemon: &TestDaemon, model: &Path) -> Vec<String> {
+async fn run_task(daemon: &TestServer, model: &Path) -> Vec<String> {
     let mut body = support::task(8, "interactive");
     body["engine"] = json!("llamacpp");
     body["model_ref"] = json!(model.to_str().unwrap());
@@ -90,12 +72,13 @@ async fn run_task(daemon: &TestDaemon, model: &Path) -> Vec<String> {
         .collect()
 }
 
-async fn reload(daemon: &TestDaemon, model: &str) -> reqwest::Response {
+async fn reload(daemon: &TestServer, model: &str) -> reqwest::Response {
     let body = json!({ "new_model_ref": model });
     daemon.post_json("/v1/pools/tiny/reload", &body).await
 }
 
-fn tiny_model(dir: &Path, name: &str, seed: u64) -> std::path::PathBuf {
+/// A tiny model of its own `seed` as `dir/name` (a model to reload to).
+fn model_named(dir: &Path, name: &str, seed: u64) -> std::path::PathBuf {
     let model = dir.join(name);
     gguf::write_tiny_llama(&model, seed).unwrap();
     model
@@ -107,7 +90,7 @@ async fn two_spawned_replicas_serve_tasks_and_tell_their_lives() {
     // narration: replica.engine_output
     // narration: replica.ready_spawned
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let model = tiny_model(dir.path());
     let daemon = support::start(spawned_config(&model, 2, "")).await;
     told(&daemon, "Provisioning pool 'tiny'", 10).await;
     told(
@@ -186,7 +169,7 @@ async fn a_killed_engine_is_told_and_restarted() {
     // narration: replica.exited
     // narration: replica.restarting
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let model = tiny_model(dir.path());
     let config = spawned_config(&model, 1, "restart_backoff_ms = 50");
     let daemon = support::start(config).await;
     told(&daemon, "Replica tiny-r0 is ready", 30).await;
@@ -210,7 +193,7 @@ async fn a_killed_engine_is_told_and_restarted() {
 async fn an_engine_that_exits_at_once_opens_the_circuit_with_its_last_lines() {
     // narration: replica.circuit_open
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let model = tiny_model(dir.path());
     let extra = "restart_backoff_ms = 20\ncircuit_after = 3";
     let mut config = spawned_config(&model, 1, extra);
     if let Some(spawn) = config.pools[0].spawn.as_mut() {
@@ -242,7 +225,7 @@ async fn an_engine_that_exits_at_once_opens_the_circuit_with_its_last_lines() {
 async fn a_digest_mismatch_is_refused_before_any_replica_starts() {
     // narration: pool.cannot_start
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let model = tiny_model(dir.path());
     let wrong = format!("model_sha256 = \"{}\"", "0".repeat(64));
     let daemon = support::start(spawned_config(&model, 1, &wrong)).await;
     let refused = told(&daemon, "Pool 'tiny' cannot start its replicas", 10).await;
@@ -264,7 +247,7 @@ async fn a_digest_mismatch_is_refused_before_any_replica_starts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_engine_binary_path_is_said() {
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let model = tiny_model(dir.path());
     let mut config = spawned_config(&model, 1, "");
     if let Some(spawn) = config.pools[0].spawn.as_mut() {
         spawn.binary = Some("/nonexistent/llama-server".into());
@@ -282,8 +265,8 @@ async fn a_bad_engine_binary_path_is_said() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reloads_to_another_model_and_to_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
-    let first = tiny_model(dir.path(), "first.gguf", 42);
-    let second = tiny_model(dir.path(), "second.gguf", 43);
+    let first = model_named(dir.path(), "first.gguf", 42);
+    let second = model_named(dir.path(), "second.gguf", 43);
     let daemon = support::start(spawned_config(&first, 1, "")).await;
     told(&daemon, "Replica tiny-r0 is ready", 30).await;
     let reloaded = reload(&daemon, second.to_str().unwrap()).await;
@@ -308,7 +291,7 @@ async fn reloads_to_another_model_and_to_a_missing_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_engine_killed_mid_stream_ends_its_job_with_a_clear_error_and_comes_back() {
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path(), "tiny.gguf", 42);
+    let model = tiny_model(dir.path());
     let mut config = spawned_config(&model, 1, "restart_backoff_ms = 50");
     config.pools[0].max_tokens_out = 1000;
     let daemon = support::start(config).await;

@@ -6,12 +6,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{free_port, json_lines as lines};
+use engine_fixtures::free_port;
+use support::json_lines_in;
 
 const BIN: &str = env!("CARGO_BIN_EXE_orchestratord");
 
 fn said(path: &std::path::Path, start: &str) -> bool {
-    lines(path)
+    json_lines_in(path)
         .iter()
         .any(|l| l["msg"].as_str().unwrap_or("").starts_with(start))
 }
@@ -127,7 +128,7 @@ async fn a_stalled_stdout_reader_never_stops_the_daemon() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(status.code(), Some(0));
-    let all = lines(&file);
+    let all = json_lines_in(&file);
     assert!(all.iter().any(|l| l["msg"] == "Exiting with code 0"));
     let last = all.last().unwrap();
     let msg = last["msg"].as_str().unwrap();

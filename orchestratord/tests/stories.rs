@@ -7,7 +7,7 @@ mod support;
 
 use logging::{Captured, CapturedRecord};
 use serde_json::json;
-use support::{config, start, task, TestDaemon};
+use support::{config, start, task, TestServer};
 
 /// Fields worth seeing in a story (the rest is context or timing).
 const FACTS: &[&str] = &[
@@ -73,7 +73,7 @@ fn render(records: &[CapturedRecord], ids: &[(&str, &str)]) -> String {
 }
 
 /// The records of one job, in the order they were told, once its story has ended.
-async fn story_of(daemon: &TestDaemon, job: &str, ends_with: &str) -> Vec<CapturedRecord> {
+async fn story_of(daemon: &TestServer, job: &str, ends_with: &str) -> Vec<CapturedRecord> {
     daemon.narrated(ends_with).await;
     daemon
         .capture

@@ -51,12 +51,7 @@ pub fn mock_generation(root: &Logger, spec: &PoolSpec, model_ref: &str) -> Gener
             Arc::new(Replica::new(id, adapter, spec.slots_per_replica, replica_log))
         })
         .collect();
-    Generation {
-        model_ref: model_ref.to_string(),
-        log,
-        replicas,
-        stop: Default::default(),
-    }
+    Generation::new(model_ref.to_string(), log, replicas)
 }
 
 /// A URL as it may be narrated: without `user:password@`, query or fragment (the model
@@ -138,12 +133,7 @@ pub async fn url_generation(root: &Logger, spec: &PoolSpec) -> (String, Generati
         .collect();
     (
         engine_version,
-        Generation {
-            model_ref: spec.model_ref.clone(),
-            log,
-            replicas,
-            stop: Default::default(),
-        },
+        Generation::new(spec.model_ref.clone(), log, replicas),
     )
 }
 

@@ -5,6 +5,7 @@
 
 mod build;
 mod health;
+mod phase;
 mod pool;
 mod pools_file;
 mod replica;
@@ -17,6 +18,7 @@ pub use build::{display_url, mock_can_load, mock_generation, url_generation};
 pub use engine_provisioner::cache_dir;
 pub use health::watch_health;
 pub use model_provisioner::ModelProvisioner;
+pub use phase::Provision;
 pub use pool::{ManagedPool, Placement};
 pub use pools_file::read_pools;
 pub use replica::{Generation, Lease, Replica};

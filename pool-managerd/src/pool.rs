@@ -25,6 +25,8 @@ pub struct ManagedPool {
     generation: RwLock<Arc<Generation>>,
     /// Generations a reload replaced whose replicas still hold leases.
     retired: Mutex<Vec<Arc<Generation>>>,
+    /// The generation a reload is preparing, until it serves or is given up.
+    incoming: Mutex<Option<Arc<Generation>>>,
     reloading: AtomicBool,
     draining: AtomicBool,
     /// Counts drains and undrains, so a drain's deadline acts only if no undrain came since.
@@ -52,6 +54,7 @@ impl ManagedPool {
             engine_version: RwLock::new(engine_version),
             generation: RwLock::new(Arc::new(generation)),
             retired: Mutex::new(Vec::new()),
+            incoming: Mutex::new(None),
             reloading: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             drain_epoch: AtomicU64::new(0),
@@ -121,6 +124,18 @@ impl ManagedPool {
 
     pub fn end_reload(&self) {
         self.reloading.store(false, Ordering::Release);
+    }
+
+    /// The generation a reload is preparing (its phase is the pool's while it lasts).
+    pub fn incoming(&self) -> Option<Arc<Generation>> {
+        self.incoming
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_incoming(&self, generation: Option<Arc<Generation>>) {
+        *self.incoming.lock().unwrap_or_else(|p| p.into_inner()) = generation;
     }
 
     /// Puts `next` in service at once and returns the generation it replaced; jobs in flight

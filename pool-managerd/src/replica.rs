@@ -1,6 +1,7 @@
 //! A replica (one engine behind an adapter, with its slots), the lease that holds one of its
 //! slots until dropped, and the generation of replicas a reload replaces as one.
 
+use crate::phase::Provision;
 use adapter_api::WorkerAdapter;
 use slog::Logger;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -19,6 +20,8 @@ pub struct Replica {
     ready: AtomicBool,
     /// The pid of the engine the pool runs for it, 0 when none runs.
     engine_pid: AtomicU32,
+    /// Its supervisor gave up on its engine (circuit open).
+    circuit_open: AtomicBool,
 }
 
 impl Replica {
@@ -32,6 +35,7 @@ impl Replica {
             busy: AtomicU32::new(0),
             ready: AtomicBool::new(true),
             engine_pid: AtomicU32::new(0),
+            circuit_open: AtomicBool::new(false),
         }
     }
 
@@ -48,6 +52,15 @@ impl Replica {
 
     pub fn set_engine_pid(&self, pid: Option<u32>) {
         self.engine_pid.store(pid.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Its supervisor gave up on its engine after repeated fast failures.
+    pub fn circuit_open(&self) -> bool {
+        self.circuit_open.load(Ordering::Relaxed)
+    }
+
+    pub fn set_circuit_open(&self) {
+        self.circuit_open.store(true, Ordering::Relaxed);
     }
 
     pub fn busy(&self) -> u32 {
@@ -103,9 +116,27 @@ pub struct Generation {
     pub replicas: Vec<Arc<Replica>>,
     /// Stops the engines this generation runs (spawned pools), when it is replaced or shut down.
     pub stop: tokio_util::sync::CancellationToken,
+    /// How far provisioning its model and engines got (the pool's phase).
+    pub provision: Provision,
 }
 
 impl Generation {
+    /// Replicas with nothing left to provision (their engines run, or are built in).
+    pub fn new(model_ref: String, log: Logger, replicas: Vec<Arc<Replica>>) -> Generation {
+        Generation {
+            model_ref,
+            log,
+            replicas,
+            stop: Default::default(),
+            provision: Provision::launched(),
+        }
+    }
+
+    pub fn with_provision(mut self, provision: Provision) -> Generation {
+        self.provision = provision;
+        self
+    }
+
     /// Slots in use on this generation's replicas.
     pub fn busy(&self) -> u32 {
         self.replicas.iter().map(|r| r.busy()).sum()

@@ -4,6 +4,7 @@
 //! unready and says why. Then one supervisor per replica keeps its engine running.
 
 use crate::build::pool_log;
+use crate::phase::Provision;
 use crate::pool::ManagedPool;
 use crate::replica::{Generation, Replica};
 use crate::spec::PoolSpec;
@@ -44,12 +45,7 @@ pub fn spawned_generation(
             Ok(Arc::new(replica))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    Ok(Generation {
-        model_ref: model_ref.to_string(),
-        log,
-        replicas,
-        stop: Default::default(),
-    })
+    Ok(Generation::new(model_ref.to_string(), log, replicas).with_provision(Provision::pending()))
 }
 
 /// The engine a spawning pool runs: its binary and build policy, flags, and the context and
@@ -88,18 +84,25 @@ pub async fn run_generation(
     info!(log, "Provisioning pool '{}': model '{}'; engine: {}", spec.id, generation.model_ref, plan.trim().replace('\n', "; ");
         keys::ACTION => "provision");
     let fail = |why: String| {
+        generation.provision.fail();
         pool.set_last_error(&why);
         error!(log, "Pool '{}' cannot start its replicas: {}", spec.id, why;
             keys::ACTION => "provision", keys::ERROR => why.as_str());
         Err(why)
     };
+    let progress = generation.provision.model_progress();
     let model = match models
-        .ensure(&generation.model_ref, settings.model_sha256.as_deref())
+        .ensure_reporting(
+            &generation.model_ref,
+            settings.model_sha256.as_deref(),
+            progress,
+        )
         .await
     {
         Ok(model) => model,
         Err(e) => return fail(e.to_string()),
     };
+    generation.provision.engines();
     if let Some(facts) = &model.metadata {
         pool.set_model(llorch_api_types::ModelInfo {
             model_ref: model.model_ref.clone(),
@@ -141,6 +144,7 @@ pub async fn run_generation(
             generation.stop.child_token(),
         ));
     }
+    generation.provision.launch();
     Ok(())
 }
 
@@ -201,6 +205,15 @@ impl RunningEngine for Process {
     }
 }
 
+/// Stops showing a reload's generation as the pool's phase when dropped.
+struct Incoming(Arc<ManagedPool>);
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.0.set_incoming(None);
+    }
+}
+
 /// A new generation for `model_ref`, provisioned and with at least one replica ready, for a
 /// reload: on any failure its engines are stopped and the pool keeps what it serves.
 pub async fn prepare_generation(
@@ -213,6 +226,9 @@ pub async fn prepare_generation(
     // Until the new generation serves, a failure (or a caller that went away) stops its engines
     // and leaves the pool's facts as they were.
     let engines = generation.stop.clone().drop_guard();
+    // The pool's phase follows the new generation until the reload ends, however it ends.
+    pool.set_incoming(Some(generation.clone()));
+    let _incoming = Incoming(pool.clone());
     let served_model = pool.model();
     let prepared = async {
         run_generation(pool.clone(), generation.clone(), models).await?;

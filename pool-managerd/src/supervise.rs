@@ -137,6 +137,7 @@ pub async fn supervise(
             error!(log, "Gave up on replica {}: it failed {} times in a row, each within {} ms (circuit open); last engine lines: {}",
                 replica.id, fast_failures, ms(policy.fast), report.last_lines.join(" | ");
                 keys::ACTION => "circuit-open", keys::COUNT => fast_failures);
+            replica.set_circuit_open();
             pool.count_restart(&replica.id, "circuit_open");
             return;
         }

@@ -3,6 +3,7 @@
 //! backoff; repeated fast failures open the circuit and say so with the engine's last lines.
 
 use futures_util::future::BoxFuture;
+use llorch_api_types::PoolPhase;
 use logging::Capture;
 use pool_managerd::{
     supervise, ExitReport, Generation, Launcher, ManagedPool, Policy, PoolSpec, Replica,
@@ -75,12 +76,7 @@ fn pool(log: &slog::Logger) -> (Arc<ManagedPool>, Arc<Replica>) {
     let adapter = Arc::new(mock_engine::MockEngine::new(Default::default()));
     let replica = Arc::new(Replica::new("p-r0".into(), adapter, 1, log.clone()));
     replica.set_ready(false);
-    let generation = Generation {
-        model_ref: spec.model_ref.clone(),
-        log: log.clone(),
-        replicas: vec![replica.clone()],
-        stop: Default::default(),
-    };
+    let generation = Generation::new(spec.model_ref.clone(), log.clone(), vec![replica.clone()]);
     (
         Arc::new(ManagedPool::new(spec, "unknown".into(), generation)),
         replica,
@@ -143,6 +139,12 @@ async fn an_engine_that_keeps_failing_fast_opens_the_circuit() {
         "{restarts:?}"
     );
     assert!(pool.last_error().unwrap().contains("bad flag"));
+    assert!(replica.circuit_open());
+    assert_eq!(
+        pool.phase(),
+        PoolPhase::Failed,
+        "its only replica was given up on"
+    );
 }
 
 #[tokio::test]
@@ -168,6 +170,7 @@ async fn a_healthy_engine_makes_its_replica_ready_until_it_exits() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(replica.ready(), "ready once its health check answers");
+    assert_eq!(pool.phase(), PoolPhase::Ready);
     capture.expect(
         Level::Info,
         "Replica p-r0 is ready: its engine answers its health check after",

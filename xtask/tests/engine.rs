@@ -7,11 +7,9 @@
 //! This test process is a child subreaper: engines orphaned by `xtask up` become its children,
 //! so it can reap them after `down` and check that nothing of them is left (`kill -0` fails).
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Once;
-use std::time::Duration;
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
@@ -33,38 +31,19 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(replicas: u32, flags: &str, more_pools: &str) -> Setup {
+    fn new(replicas: u32, flags: &[&str], more_pools: &str) -> Setup {
         become_subreaper();
         let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("tiny.gguf");
-        engine_fixtures::gguf::write_tiny_llama(&model, 42).unwrap();
+        let model = engine_fixtures::tiny_model(dir.path());
         let binary = engine_fixtures::llama_server_binary();
         let config = dir.path().join("pools.toml");
-        let text = format!(
-            r#"
-[server]
-addr = "127.0.0.1:0"
-
-[[pools]]
-id = "tiny"
-engine = "llamacpp"
-model_ref = {model:?}
-replicas = {replicas}
-ctx_max = 512
-max_tokens_out = 64
-queue_capacity = 4
-full_policy = "reject"
-slots_per_replica = 1
-
-[pools.spawn]
-binary = {binary:?}
-allow_cpu_only = true
-flags = {flags}
-ready_within_ms = 60000
-{more_pools}
-"#
-        );
-        std::fs::write(&config, text).unwrap();
+        let toml = engine_fixtures::PoolToml::spawning(&model, replicas)
+            .limits(512, 64)
+            .queue_capacity(4)
+            .flags(flags)
+            .spawn_line("ready_within_ms = 60000")
+            .then(more_pools);
+        std::fs::write(&config, toml.toml()).unwrap();
         Setup {
             dir,
             config,
@@ -159,17 +138,10 @@ fn stat(pid: i32) -> Option<(char, i32)> {
 }
 
 fn health(port: u16) -> Option<u16> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    engine_fixtures::http_status(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        "/health",
     )
-    .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -210,7 +182,7 @@ fn only_files_of(dir: &Path) -> Vec<String> {
 
 #[test]
 fn plan_up_status_down_with_the_real_engine() {
-    let setup = Setup::new(2, r#"["--threads", "1"]"#, "");
+    let setup = Setup::new(2, &["--threads", "1"], "");
     let _guard = Guard(&setup);
 
     let plan = succeeded("plan", &setup.xtask("plan"));
@@ -305,7 +277,7 @@ fn plan_up_status_down_with_the_real_engine() {
 
 #[test]
 fn a_start_that_fails_stops_what_it_started_and_records_nothing() {
-    let setup = Setup::new(2, r#"["--no-such-flag"]"#, "");
+    let setup = Setup::new(2, &["--no-such-flag"], "");
     let _guard = Guard(&setup);
     let error = failed("up", &setup.xtask("up"));
     assert!(
@@ -351,7 +323,7 @@ queue_capacity = 4
 full_policy = "reject"
 slots_per_replica = 1
 "#;
-    let setup = Setup::new(1, "[]", more);
+    let setup = Setup::new(1, &[], more);
     let plan = succeeded("plan", &setup.xtask("plan"));
     assert!(
         plan.contains("Plan for ") && plan.contains("(3 pools, 1 running their own engines)"),

@@ -1,6 +1,8 @@
-//! `llama-orch submit`: admit a task, show its queue position, stream its tokens, summarise;
-//! Ctrl-C (or a closed stdout, or a silent stream) cancels the task on the server.
+//! `llama-orch submit`: admit a task (waiting for a pool on its way to ready), show its queue
+//! position, stream its tokens, summarise; Ctrl-C (or a closed stdout, or a silent stream)
+//! cancels the task on the server.
 
+mod admit;
 mod output;
 mod request;
 
@@ -27,22 +29,12 @@ pub async fn run(client: &Client, args: SubmitArgs) -> Result<(), CliError> {
     let mut interrupt = signal(SignalKind::interrupt())
         .map_err(|e| CliError::Other(format!("cannot watch for Ctrl-C: {e}")))?;
     let prompt = read_prompt(&args.prompt)?;
-    let request = tokio::select! {
-        built = request::build(client, &args, prompt) => built?,
-        _ = interrupt.recv() => return Err(CliError::Interrupted("interrupted before submitting".into())),
-    };
-    let task_id = request.task_id.clone();
-    let body = serde_json::to_value(&request)
-        .map_err(|e| CliError::Other(format!("cannot encode the task: {e}")))?;
-    drop(request);
-    let mut timing = Timing::start();
-    let admitted = tokio::select! {
-        answer = client.post("/v1/tasks", Some(&body), None) => answer?,
-        // It may have been admitted already: cancel by the id this client chose.
-        _ = interrupt.recv() => return Err(interrupted(client, &task_id).await),
-    };
-    drop(body);
-    let admitted: AdmissionResponse = client.json(admitted).await?;
+    let admit::Admitted {
+        task_id,
+        answer: admitted,
+        mut timing,
+    } = admit::admit(client, &args, &prompt, &mut interrupt).await?;
+    drop(prompt);
     let mut output = Output::new(args.json);
     let progress = Progress::new();
     progress.note(&format!(

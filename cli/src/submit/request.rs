@@ -167,6 +167,7 @@ mod tests {
                 queue_depth: 0,
                 active_leases: 0,
             },
+            phase: None,
         }
     }
 

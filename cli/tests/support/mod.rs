@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use orchestratord::testing::{self, TestServer};
+use serde_json::Value;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -13,8 +14,9 @@ pub const RUN_BOUND: Duration = Duration::from_secs(120);
 
 pub use testing::config;
 
+/// A daemon on the embedded default configuration with `edits` (see `testing::config`).
 pub async fn daemon(edits: &[(&str, &str)]) -> TestServer {
-    testing::start(config(edits), None).await
+    testing::start(config(edits)).await
 }
 
 /// What one run of the binary left behind.
@@ -103,8 +105,18 @@ where
     }
 }
 
-/// `GET url` as JSON (the test's own look at the server).
-pub async fn get_json(url: &str) -> serde_json::Value {
-    let response = reqwest::get(url).await.expect("the daemon answers");
-    response.json().await.expect("the answer is JSON")
+/// Runs `args` (a `submit` or `stream`) with `--json` against `url`, to exit 0: its events.
+pub async fn json_events(url: &str, args: &[&str]) -> Vec<Value> {
+    let out = run(url, &[args, &["--json"]].concat()).await;
+    out.expect_code(0);
+    testing::json_lines(&out.stdout)
+}
+
+/// The text of the `token` events, in order.
+pub fn token_text(events: &[Value]) -> String {
+    events
+        .iter()
+        .filter(|e| e["event"] == "token")
+        .map(|e| e["data"]["t"].as_str().expect("a token event has text"))
+        .collect()
 }

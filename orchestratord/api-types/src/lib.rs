@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 pub mod openai;
+mod phase;
+
+pub use phase::{PoolPhase, ReloadStep};
 
 /// The version of this API: `api_version` in `GET /v1/capabilities`, and the OpenAPI document's.
 pub const API_VERSION: &str = "1.0.0";
@@ -366,4 +369,13 @@ pub struct PoolHealth {
     pub replicas: Vec<ReplicaHealth>,
     pub last_error: Option<String>,
     pub metrics: PoolMetrics,
+    /// What the pool is doing: finding, downloading or verifying its model, starting its
+    /// engines, serving, reloading, or failed (`last_error` says why). Absent from daemons that
+    /// predate it; a state this client does not know yet reads as absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "phase::known_phase"
+    )]
+    pub phase: Option<PoolPhase>,
 }

@@ -188,8 +188,8 @@ pub fn admit(
     Ok((task, response))
 }
 
-/// The 429 of a full queue, counted as backpressure.
-fn full(state: &AppState, pool: &Pool, retry_after_ms: u64) -> ApiError {
+/// One more backpressure event of `pool` under its full-queue policy (a refusal or an eviction).
+fn count_backpressure(state: &AppState, pool: &Pool) {
     state
         .metrics
         .admission_backpressure_events
@@ -198,6 +198,11 @@ fn full(state: &AppState, pool: &Pool, retry_after_ms: u64) -> ApiError {
             policy: pool.config.full_policy.label().into(),
         })
         .inc();
+}
+
+/// The 429 of a full queue, counted as backpressure.
+fn full(state: &AppState, pool: &Pool, retry_after_ms: u64) -> ApiError {
+    count_backpressure(state, pool);
     ApiError::new(
         ErrorCode::AdmissionReject,
         format!(
@@ -226,14 +231,7 @@ fn evict(state: &AppState, pool: &Pool, evicted: &Arc<Task>) {
     if evicted.advance(Phase::Finished) != Phase::Queued {
         return;
     }
-    state
-        .metrics
-        .admission_backpressure_events
-        .get_or_create(&EnginePolicy {
-            engine: pool.engine().into(),
-            policy: pool.config.full_policy.label().into(),
-        })
-        .inc();
+    count_backpressure(state, pool);
     warn!(evicted.log, "Evicted task from the full queue of pool '{}' to admit a newer one (drop-lru)", pool.id();
         keys::ACTION => "evict", keys::ERROR_KIND => ErrorCode::QueueFullDropLru.as_str());
     evicted.finish(

@@ -77,6 +77,7 @@ fn health_of(pool: &Pool) -> PoolHealth {
             queue_depth: pool.queued() as u32,
             active_leases: pool.active_leases(),
         },
+        phase: Some(pool.phase()),
     }
 }
 
@@ -88,7 +89,8 @@ pub async fn pools(State(state): State<Arc<AppState>>) -> Json<Vec<PoolHealth>> 
     Json(state.pools.iter().map(|p| health_of(p)).collect())
 }
 
-/// A pool's health: readiness, drain, replicas, queue and leases, the model it serves.
+/// A pool's health: readiness, drain, replicas, queue and leases, the model it serves, and its
+/// phase (downloading its model with the bytes so far, starting its engines, reloading, …).
 #[utoipa::path(get, path = "/v1/pools/{id}/health",
     operation_id = "pool_health", tag = "control",
     params(("id" = String, Path, description = "The pool id")),

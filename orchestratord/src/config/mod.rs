@@ -47,6 +47,10 @@ pub struct ServerConfig {
     /// none but the daemon's own address; any other request with an `Origin` header is refused.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Where downloaded models and their catalog are kept (`<cache_dir>/models`). Unset:
+    /// `LLORCH_CACHE`, else `~/.cache/llama-orch`.
+    #[serde(default)]
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 fn default_body_limit() -> usize {

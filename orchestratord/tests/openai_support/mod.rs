@@ -1,52 +1,10 @@
-//! Helpers of the OpenAI-compatible route tests: requests, and the `data:` lines of a streamed
-//! answer read as they arrive.
+//! Helpers of the OpenAI-compatible route tests: the chunks of a streamed answer and the shape
+//! of an error answer.
 
 #![allow(dead_code)]
 
-use crate::support::TestDaemon;
-use futures_util::StreamExt;
+use crate::support::data_lines;
 use serde_json::Value;
-use std::time::Duration;
-
-/// `POST path` with a JSON body and optional headers.
-pub async fn post(
-    daemon: &TestDaemon,
-    path: &str,
-    body: &Value,
-    headers: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut request = daemon
-        .client
-        .post(format!("{}{path}", daemon.url))
-        .json(body);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
-}
-
-/// The `data:` payloads of an SSE answer, up to `limit` of them or its end (each wait bounded).
-pub async fn data_lines(response: reqwest::Response, limit: usize) -> Vec<String> {
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
-    let mut lines = Vec::new();
-    while lines.len() < limit {
-        let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(10), body.next()).await
-        else {
-            break;
-        };
-        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            for line in block.lines() {
-                if let Some(data) = line.strip_prefix("data: ") {
-                    lines.push(data.to_string());
-                }
-            }
-        }
-    }
-    lines
-}
 
 /// The chunks of a whole streamed answer, checked to end with `[DONE]` and nothing after it.
 pub async fn chunks(response: reqwest::Response) -> Vec<Value> {

@@ -30,6 +30,8 @@ const WIRE_TYPES: &[(&str, Through)] = &[
     ("SessionInfo", through::<wire::SessionInfo>),
     ("Capabilities", through::<wire::Capabilities>),
     ("PoolHealth", through::<wire::PoolHealth>),
+    ("PoolPhase", through::<wire::PoolPhase>),
+    ("ReloadStep", through::<wire::ReloadStep>),
     ("Workload", through::<wire::Workload>),
     ("Engine", through::<wire::Engine>),
     ("Priority", through::<wire::Priority>),
@@ -93,7 +95,11 @@ async fn schemas_and_serde_agree_on_the_wire_types() {
                 "{name} ({what}): {problems:#?}\n{value:#}"
             );
         };
-        let variants = schema["enum"].as_array().map_or(1, Vec::len);
+        // Every value of an enum, every branch of a tagged enum (`oneOf`).
+        let variants = schema["enum"]
+            .as_array()
+            .or(schema["oneOf"].as_array())
+            .map_or(1, Vec::len);
         for pick in 0..variants {
             let full = example(&doc, schema, true, pick);
             conforms(&full, "every property");

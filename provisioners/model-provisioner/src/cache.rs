@@ -13,6 +13,7 @@ use crate::error::ModelError;
 use crate::fields;
 use crate::gguf::{is_gguf, read_gguf_metadata, GgufMetadata};
 use crate::model_ref::{display_url, ModelRef};
+use crate::progress::Progress;
 use crate::provisioner::{ModelProvisioner, Origin, ResolvedModel};
 use logging::keys;
 use sha2::{Digest, Sha256};
@@ -25,6 +26,7 @@ impl ModelProvisioner {
         &self,
         entry: &CatalogEntry,
         shown: &str,
+        progress: &Progress,
     ) -> Result<Option<ResolvedModel>, ModelError> {
         let models = self.models_dir();
         let inside = entry.path.starts_with(&models)
@@ -53,6 +55,7 @@ impl ModelProvisioner {
                 entry.size
             )),
             Ok(_) if self.rehash_cached => {
+                progress.verifying();
                 let (found, _) = file_sha256(&entry.path)
                     .await
                     .map_err(|e| io_error(shown, "read", &entry.path, e))?;
@@ -85,10 +88,12 @@ impl ModelProvisioner {
         dest: &Path,
         shown: &str,
         expected: &str,
+        progress: &Progress,
     ) -> Result<Option<ResolvedModel>, ModelError> {
         if !tokio::fs::try_exists(dest).await.unwrap_or(false) {
             return Ok(None);
         }
+        progress.verifying();
         let (found, size) = file_sha256(dest)
             .await
             .map_err(|e| io_error(shown, "read", dest, e))?;

@@ -7,6 +7,7 @@ use crate::digest::{hasher_of, hex};
 use crate::error::ModelError;
 use crate::fields;
 use crate::model_ref::{display_url, is_loopback};
+use crate::progress::Progress;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{Client, Response, Url};
 use sha2::{Digest, Sha256};
@@ -40,6 +41,8 @@ pub(crate) struct Download<'a> {
     pub expected: Option<&'a str>,
     pub limits: Limits,
     pub log: &'a Logger,
+    /// Told the bytes on disk after every chunk, and when a part is hashed.
+    pub progress: &'a Progress,
 }
 
 pub(crate) fn client(url: &Url, limits: &Limits, shown: &str) -> Result<Client, ModelError> {
@@ -196,6 +199,7 @@ impl Download<'_> {
                 416 if existing > 0 && range_total.is_none_or(|t| t == existing) => {
                     info!(self.log, "The partial download of model '{}' is already whole ({}); verifying it", self.shown, mib(existing);
                         logging::keys::MODEL_REF => self.shown, fields::BYTES => existing);
+                    self.progress.verifying();
                     let (hasher, size) = hasher_of(&part).await.map_err(self.io("read", &part))?;
                     return self.finish(&part, hasher, size, existing, started).await;
                 }
@@ -223,6 +227,7 @@ impl Download<'_> {
                 let shown_total = total.map(|t| format!(" of {}", mib(t))).unwrap_or_default();
                 info!(self.log, "Resuming download of model '{}' at {} bytes ({}{})", self.shown, offset, mib(offset), shown_total;
                     logging::keys::MODEL_REF => self.shown, fields::BYTES => offset, fields::TOTAL_BYTES => total);
+                self.progress.verifying();
                 let (hasher, size) = hasher_of(&part).await.map_err(self.io("read", &part))?;
                 if size != offset {
                     // The part changed under us; its bytes cannot be trusted.
@@ -239,6 +244,7 @@ impl Download<'_> {
                 info!(self.log, "Downloading model '{}' from {}{}", self.shown, self.endpoint(), shown_total;
                     logging::keys::MODEL_REF => self.shown, fields::TOTAL_BYTES => total);
             }
+            self.progress.downloading(offset, total);
             let (hasher, size) = self.body(response, &part, hasher, offset, total).await?;
             return self.finish(&part, hasher, size, offset, started).await;
         }
@@ -291,6 +297,7 @@ impl Download<'_> {
             }
             hasher.update(&chunk);
             written += chunk.len() as u64;
+            self.progress.downloaded(written);
             if last_report.elapsed() >= self.limits.progress_every {
                 last_report = Instant::now();
                 self.progress(written, total, written - offset, started.elapsed());

@@ -3,6 +3,7 @@
 //! - [`ModelRef`]: paths, `file:`, `https://` (plain `http://` to loopback only), `hf:` refs;
 //! - [`ModelProvisioner::ensure`]: resumable downloads into `cache_dir/models/`, sha256
 //!   verification, reuse through the on-disk [`Catalog`]; local files are checked, never copied;
+//!   [`ModelProvisioner::ensure_reporting`] also keeps a [`Progress`] up to date for watchers;
 //! - [`read_gguf_metadata`]: architecture, context length, file type, parameter count and name
 //!   from a GGUF header, bounded against hostile input.
 //!
@@ -20,12 +21,14 @@ mod download;
 mod error;
 mod gguf;
 mod model_ref;
+mod progress;
 mod provisioner;
 
 pub use catalog::{Catalog, CatalogEntry, CatalogError, CATALOG_VERSION};
 pub use error::ModelError;
 pub use gguf::{read_gguf_metadata, GgufError, GgufMetadata};
 pub use model_ref::{display_url, is_loopback, redact, ModelRef, DEFAULT_HF_ENDPOINT};
+pub use progress::{Progress, Stage};
 pub use provisioner::{ModelProvisioner, Origin, ResolvedModel};
 
 /// Field names this crate adds to its records, beside those of `logging::keys`.

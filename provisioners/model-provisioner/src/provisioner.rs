@@ -9,6 +9,7 @@ use crate::error::ModelError;
 use crate::fields;
 use crate::gguf::GgufMetadata;
 use crate::model_ref::{redact, ModelRef};
+use crate::progress::Progress;
 use logging::keys;
 use slog::{error, info, Logger};
 use std::collections::HashMap;
@@ -114,11 +115,26 @@ impl ModelProvisioner {
         model_ref: &str,
         sha256: Option<&str>,
     ) -> Result<ResolvedModel, ModelError> {
+        self.ensure_reporting(model_ref, sha256, &Progress::new())
+            .await
+    }
+
+    /// [`ModelProvisioner::ensure`], keeping `progress` up to date as it goes (the bytes of a
+    /// download after every chunk); it ends at [`crate::Stage::Done`] when the model is ready.
+    pub async fn ensure_reporting(
+        &self,
+        model_ref: &str,
+        sha256: Option<&str>,
+        progress: &Progress,
+    ) -> Result<ResolvedModel, ModelError> {
         let shown = redact(model_ref);
-        let result = self.resolve(model_ref, &shown, sha256).await;
-        if let Err(e) = &result {
-            error!(self.log, "Could not provision {}", e;
-                keys::MODEL_REF => &shown, keys::ERROR_KIND => e.kind(), keys::ERROR => e.to_string());
+        let result = self.resolve(model_ref, &shown, sha256, progress).await;
+        match &result {
+            Ok(_) => progress.done(),
+            Err(e) => {
+                error!(self.log, "Could not provision {}", e;
+                    keys::MODEL_REF => &shown, keys::ERROR_KIND => e.kind(), keys::ERROR => e.to_string());
+            }
         }
         result
     }
@@ -128,6 +144,7 @@ impl ModelProvisioner {
         model_ref: &str,
         shown: &str,
         sha256: Option<&str>,
+        progress: &Progress,
     ) -> Result<ResolvedModel, ModelError> {
         let expected = match sha256 {
             Some(given) => Some(normalize(given).ok_or_else(|| ModelError::BadDigest {
@@ -138,8 +155,14 @@ impl ModelProvisioner {
         };
         info!(self.log, "Resolving model '{}'", shown; keys::MODEL_REF => shown);
         match ModelRef::parse(model_ref)? {
-            ModelRef::Local { path } => self.local(&path, shown, expected.as_deref()).await,
-            remote => self.remote(&remote, shown, expected.as_deref()).await,
+            ModelRef::Local { path } => {
+                self.local(&path, shown, expected.as_deref(), progress)
+                    .await
+            }
+            remote => {
+                self.remote(&remote, shown, expected.as_deref(), progress)
+                    .await
+            }
         }
     }
 
@@ -148,6 +171,7 @@ impl ModelProvisioner {
         path: &Path,
         shown: &str,
         expected: Option<&str>,
+        progress: &Progress,
     ) -> Result<ResolvedModel, ModelError> {
         let meta = tokio::fs::metadata(path)
             .await
@@ -166,6 +190,7 @@ impl ModelProvisioner {
         }
         let sha256 = match expected {
             Some(expected) => {
+                progress.verifying();
                 let (found, _) = file_sha256(path)
                     .await
                     .map_err(|e| io_error(shown, "read", path, e))?;
@@ -204,6 +229,7 @@ impl ModelProvisioner {
         parsed: &ModelRef,
         shown: &str,
         expected: Option<&str>,
+        progress: &Progress,
     ) -> Result<ResolvedModel, ModelError> {
         let Some(url) = parsed.url() else {
             return Err(ModelError::InvalidRef {
@@ -229,12 +255,12 @@ impl ModelProvisioner {
             error,
         };
         if let Some(entry) = self.catalog.find(shown, expected).map_err(catalog_error)? {
-            if let Some(resolved) = self.reuse(&entry, shown).await? {
+            if let Some(resolved) = self.reuse(&entry, shown, progress).await? {
                 return Ok(resolved);
             }
         }
         if let Some(expected) = expected {
-            if let Some(resolved) = self.adopt(&dest, shown, expected).await? {
+            if let Some(resolved) = self.adopt(&dest, shown, expected, progress).await? {
                 return Ok(resolved);
             }
         }
@@ -247,6 +273,7 @@ impl ModelProvisioner {
             expected,
             limits: self.limits,
             log: &self.log,
+            progress,
         }
         .run(&client)
         .await?;

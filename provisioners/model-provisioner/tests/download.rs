@@ -1,13 +1,15 @@
 //! Downloads from a loopback server: verification, resume after a dropped connection, servers
-//! that ignore ranges, 404, truncation, stalls, progress narration, and redaction of URLs.
+//! that ignore ranges, 404, truncation, stalls, progress narration and reporting, and redaction
+//! of URLs.
 
 mod common;
 
 use common::{closed_port, generated, sha256_hex, Faults, FileServer};
 use logging::Capture;
-use model_provisioner::{fields, ModelError, ModelProvisioner, Origin};
+use model_provisioner::{fields, ModelError, ModelProvisioner, Origin, Progress, Stage};
 use slog::Level;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LEN: usize = 256 * 1024;
@@ -272,6 +274,55 @@ async fn progress_is_narrated_with_numbers_in_fields() {
         "{}",
         last.msg
     );
+}
+
+#[tokio::test]
+async fn progress_tells_watchers_the_bytes_so_far_and_done_at_the_end() {
+    let data = generated(LEN);
+    let sha = sha256_hex(&data);
+    let server = FileServer::start(data).await;
+    server.set(Faults {
+        stall_after: Some(40_000),
+        chunk: Some(10_000),
+        ..Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _capture) = Capture::logger();
+    let p = Arc::new(provisioner(dir.path(), &log).with_stall_timeout(Duration::from_secs(60)));
+    let progress = Arc::new(Progress::new());
+    assert_eq!(progress.stage(), Stage::Resolving);
+    let url = server.url("m.bin");
+    let stalled = tokio::spawn({
+        let (p, progress, url, sha) = (p.clone(), progress.clone(), url.clone(), sha.clone());
+        async move { p.ensure_reporting(&url, Some(&sha), &progress).await }
+    });
+    // The server sends 40 000 bytes, then nothing: the watcher sees exactly those, of the whole.
+    let held = Stage::Downloading {
+        bytes: 40_000,
+        total: Some(LEN as u64),
+    };
+    for _ in 0..500 {
+        if progress.stage() == held {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(progress.stage(), held);
+    stalled.abort();
+    let _ = stalled.await;
+
+    // The next attempt (the server no longer stalls) ends done.
+    let again = Progress::new();
+    let model = p
+        .ensure_reporting(&url, Some(&sha), &again)
+        .await
+        .expect("the second download");
+    assert_eq!(model.origin, Origin::Downloaded);
+    assert_eq!(again.stage(), Stage::Done);
+    // Reused from the catalog: done without a download.
+    let reused = Progress::new();
+    p.ensure_reporting(&url, Some(&sha), &reused).await.unwrap();
+    assert_eq!(reused.stage(), Stage::Done);
 }
 
 #[tokio::test]

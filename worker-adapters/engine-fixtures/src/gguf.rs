@@ -3,7 +3,7 @@
 //! `<s>`, `</s>`, the 256 byte tokens and a few words; f32 tensors, norms of ones.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const ALIGNMENT: usize = 32;
 const EMBED: u64 = 64;
@@ -102,6 +102,17 @@ fn vocabulary() -> (Vec<String>, Vec<f32>, Vec<i32>) {
     }
     let scores = (0..tokens.len()).map(|i| -(i as f32)).collect();
     (tokens, scores, types)
+}
+
+/// The seed of the model every real-engine test serves (its tokens are known to tests that
+/// compare two runs).
+pub const TINY_SEED: u64 = 42;
+
+/// Writes the tiny model (seed [`TINY_SEED`]) as `dir/tiny.gguf` and returns its path.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let model = dir.join("tiny.gguf");
+    write_tiny_llama(&model, TINY_SEED).expect("the tiny model is written");
+    model
 }
 
 /// Writes the model to `path`; the same `seed` gives the same bytes.

@@ -36,8 +36,9 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// A plain HTTP/1.1 GET on loopback; returns the status code.
-fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+/// A plain HTTP/1.1 `GET path` (connect and read bounded); the status code, or `None` when
+/// nothing answers in time.
+pub fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(
@@ -118,7 +119,7 @@ impl LlamaServer {
         assert!(made.success(), "mkfifo {}", fifo.display());
         let server = Self::spawn(&fifo, 1);
         let started = Instant::now();
-        while get_status(server.addr, "/health") != Some(503) {
+        while http_status(server.addr, "/health") != Some(503) {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "llama-server never answered /health"
@@ -134,7 +135,7 @@ impl LlamaServer {
 
     pub fn wait_ready(&self, limit: Duration) {
         let started = Instant::now();
-        while get_status(self.addr, "/health") != Some(200) {
+        while http_status(self.addr, "/health") != Some(200) {
             assert!(
                 started.elapsed() < limit,
                 "llama-server on {} never became ready",

@@ -1,17 +1,11 @@
 //! The llama.cpp adapter against a real `llama-server` serving the tiny random model.
 
 use adapter_api::{EngineEvent, EngineHealth, SubmitRequest, WorkerAdapter};
-use engine_fixtures::{gguf, LlamaServer};
+use engine_fixtures::{tiny_model, LlamaServer};
 use futures_util::StreamExt;
 use llamacpp_http::LlamaCppAdapter;
 use llorch_api_types::{ErrorCode, StopReason};
 use std::time::{Duration, Instant};
-
-fn model(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    let path = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&path, 42).unwrap();
-    path
-}
 
 fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
     SubmitRequest {
@@ -52,7 +46,7 @@ async fn generate(adapter: &LlamaCppAdapter, request: SubmitRequest) -> (Vec<Str
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_real_tokens_with_max_tokens_stop_words_and_version() {
     let dir = tempfile::tempdir().unwrap();
-    let server = LlamaServer::start(&model(&dir), 2);
+    let server = LlamaServer::start(&tiny_model(dir.path()), 2);
     let adapter = LlamaCppAdapter::new(server.url());
     assert_eq!(adapter.health().await.unwrap(), EngineHealth::Ready);
     let props = adapter.props().await.unwrap();
@@ -99,7 +93,7 @@ async fn streams_real_tokens_with_max_tokens_stop_words_and_version() {
 #[tokio::test(flavor = "multi_thread")]
 async fn canceling_mid_stream_frees_the_slot() {
     let dir = tempfile::tempdir().unwrap();
-    let server = LlamaServer::start(&model(&dir), 1);
+    let server = LlamaServer::start(&tiny_model(dir.path()), 1);
     let adapter = LlamaCppAdapter::new(server.url());
     let (log, capture) = logging::Capture::logger();
     let mut stream = adapter
@@ -129,7 +123,7 @@ async fn canceling_mid_stream_frees_the_slot() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_server_is_a_worker_reset() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = LlamaServer::start(&model(&dir), 1);
+    let mut server = LlamaServer::start(&tiny_model(dir.path()), 1);
     let adapter = LlamaCppAdapter::new(server.url());
     let (log, _) = logging::Capture::logger();
     let mut stream = adapter
@@ -163,7 +157,7 @@ async fn a_killed_server_is_a_worker_reset() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_give_byte_identical_streams_for_sixteen_prompts() {
     let dir = tempfile::tempdir().unwrap();
-    let path = model(&dir);
+    let path = tiny_model(dir.path());
     let (a, b) = (LlamaServer::start(&path, 1), LlamaServer::start(&path, 1));
     let (a, b) = (LlamaCppAdapter::new(a.url()), LlamaCppAdapter::new(b.url()));
     let prompts = [

@@ -1,7 +1,7 @@
 //! The OpenAI-compatible adapter against llama-server's own `/v1` API (the tiny random model).
 
 use adapter_api::{EngineEvent, EngineHealth, SubmitRequest, WorkerAdapter};
-use engine_fixtures::{gguf, LlamaServer};
+use engine_fixtures::{tiny_model, LlamaServer};
 use futures_util::StreamExt;
 use llorch_api_types::{ErrorCode, StopReason};
 use openai_http::{Api, OpenAiAdapter};
@@ -42,8 +42,7 @@ async fn generate(adapter: &OpenAiAdapter, request: SubmitRequest) -> (Vec<Strin
 #[tokio::test(flavor = "multi_thread")]
 async fn completions_and_chat_stream_from_a_real_server() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
+    let model = tiny_model(dir.path());
     let server = LlamaServer::start(&model, 2);
 
     let completions = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions);
@@ -84,8 +83,7 @@ async fn completions_and_chat_stream_from_a_real_server() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_api_key_is_refused_and_the_key_never_appears() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
+    let model = tiny_model(dir.path());
     let server = LlamaServer::start_with_args(&model, 1, &["--api-key", "right-key"]);
     let wrong = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions)
         .with_api_key(logging::Secret::new("CANARY-wrong-key".to_string()));
@@ -112,8 +110,7 @@ async fn a_wrong_api_key_is_refused_and_the_key_never_appears() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_words_cancel_and_a_killed_server() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
-    gguf::write_tiny_llama(&model, 42).unwrap();
+    let model = tiny_model(dir.path());
     let mut server = LlamaServer::start(&model, 1);
     let adapter = OpenAiAdapter::new("llamacpp", server.url(), "tiny", Api::Completions);
 

@@ -2,10 +2,9 @@
 //! SIGKILL for those still running, told as such — and forget them. Idempotent: with nothing
 //! recorded it says so and succeeds. `up` uses [`stop`] to undo a start that failed half-way.
 
-use super::config::state_dir;
 use super::error::EngineError;
 use super::process::{is_running, signal};
-use super::state::{ReplicaRecord, StateFile};
+use super::state::{self, ReplicaRecord};
 use super::table::Table;
 use logging::keys;
 use slog::{error, info, o, warn, Logger};
@@ -110,12 +109,7 @@ pub fn stop(records: &[ReplicaRecord], log: &Logger) -> Vec<Outcome> {
 }
 
 pub fn run(config: &Path, root: &Logger) -> Result<(), EngineError> {
-    let file = StateFile::in_dir(state_dir(config));
-    let Some(state) = file.load()? else {
-        println!(
-            "Nothing running for {}: no engine of it is recorded.",
-            config.display()
-        );
+    let Some((file, state)) = state::recorded(config)? else {
         return Ok(());
     };
     let log = logging::component(root, "xtask-engine");

@@ -2,6 +2,7 @@
 //! configuration's state folder, rewritten whole (temporary file and rename) after every engine
 //! started, so an `up` interrupted half-way still leaves what `down` needs.
 
+use super::config::state_dir;
 use super::error::EngineError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,20 @@ impl State {
             replicas: Vec::new(),
         }
     }
+}
+
+/// The state file of `config` and what it records; `None`, after saying so on stdout, when
+/// nothing is recorded (`status` and `down` have nothing to do).
+pub fn recorded(config: &Path) -> Result<Option<(StateFile, State)>, EngineError> {
+    let file = StateFile::in_dir(state_dir(config));
+    let Some(state) = file.load()? else {
+        println!(
+            "Nothing running for {}: no engine of it is recorded.",
+            config.display()
+        );
+        return Ok(None);
+    };
+    Ok(Some((file, state)))
 }
 
 /// Where one configuration's state lives.

@@ -2,21 +2,15 @@
 //! `/health` answers (each probe bounded by the adapter's control timeout, all at once), its
 //! port and model. Fails (exit 1, after the table) when any is not up and healthy.
 
-use super::config::state_dir;
 use super::error::EngineError;
 use super::health::{self, Health};
 use super::process::is_running;
-use super::state::StateFile;
+use super::state;
 use super::table::Table;
 use std::path::Path;
 
 pub fn run(config: &Path) -> Result<(), EngineError> {
-    let file = StateFile::in_dir(state_dir(config));
-    let Some(state) = file.load()? else {
-        println!(
-            "Nothing running for {}: no engine of it is recorded.",
-            config.display()
-        );
+    let Some((file, state)) = state::recorded(config)? else {
         return Ok(());
     };
     let runtime = super::runtime()?;

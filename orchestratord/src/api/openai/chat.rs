@@ -2,9 +2,10 @@
 //! to the adapter as they are (engines with a chat template of their own apply it), and as a
 //! prompt in the documented template (`template.rs`) for the others.
 
+use super::error_answers::GenerationErrors;
 use super::errors::OpenAiError;
 use super::request::{self, Flavor, Generation, Sampling};
-use super::serve::serve;
+use super::serve::answer;
 use super::template::chatml;
 use crate::api::RequestContext;
 use crate::state::AppState;
@@ -12,11 +13,9 @@ use adapter_api::ChatMessage;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
-use llorch_api_types::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, OpenAiErrorResponse, Role,
-};
+use llorch_api_types::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Role};
 use std::sync::Arc;
 
 /// A conversation answered (OpenAI's chat completions), through the task queue.
@@ -35,30 +34,14 @@ use std::sync::Arc;
         (status = 200, description = "The chat completion, or its stream",
             headers(("X-Request-Id" = String, description = "The request's correlation id")),
             content((ChatCompletion = "application/json"), (ChatCompletionChunk = "text/event-stream"))),
-        (status = 400, description = "`INVALID_PARAMS`: `param` names the field", body = OpenAiErrorResponse),
-        (status = 401, description = "`MISSING_TOKEN` or `BAD_TOKEN`", body = OpenAiErrorResponse),
-        (status = 403, description = "`ORIGIN_NOT_ALLOWED`", body = OpenAiErrorResponse),
-        (status = 404, description = "`model_not_found`", body = OpenAiErrorResponse),
-        (status = 409, description = "`canceled`: the task was canceled through the task API", body = OpenAiErrorResponse),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = OpenAiErrorResponse),
-        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = OpenAiErrorResponse),
-        (status = 429, description = "`ADMISSION_REJECT`: the pool's queue is full", body = OpenAiErrorResponse,
-            headers(("Retry-After" = u64, description = "When to retry, in seconds"))),
-        (status = 500, description = "`INTERNAL`", body = OpenAiErrorResponse),
-        (status = 503, description = "`POOL_UNAVAILABLE`, `POOL_UNREADY`, `WORKER_RESET`, `DECODE_TIMEOUT`",
-            body = OpenAiErrorResponse),
+        GenerationErrors,
     ))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<RequestContext>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match read(body) {
-        Ok(generation) => serve(&state, &ctx, generation).await.into_response(),
-        Err(error) => error
-            .narrated(&state, &ctx, Flavor::Chat.api(), "unknown")
-            .into_response(),
-    }
+    answer(&state, &ctx, Flavor::Chat, read(body)).await
 }
 
 fn read(body: Result<Bytes, BytesRejection>) -> Result<Generation, OpenAiError> {

@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod completions;
+mod error_answers;
 pub mod errors;
 pub mod models;
 mod outcome;

@@ -4,15 +4,29 @@
 
 use super::errors::OpenAiError;
 use super::reply::Reply;
-use super::request::{resolve, Generation};
+use super::request::{resolve, Flavor, Generation};
 use super::{respond, stream};
 use crate::api::{admission, RequestContext};
 use crate::state::AppState;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub async fn serve(
+/// The answer to a request of `flavor`, as read from its body: served, or refused and told.
+pub async fn answer(
+    state: &Arc<AppState>,
+    ctx: &RequestContext,
+    flavor: Flavor,
+    read: Result<Generation, OpenAiError>,
+) -> Response {
+    let served = match read {
+        Ok(generation) => serve(state, ctx, generation).await,
+        Err(error) => Err(error.narrated(state, ctx, flavor.api(), "unknown")),
+    };
+    served.into_response()
+}
+
+async fn serve(
     state: &Arc<AppState>,
     ctx: &RequestContext,
     generation: Generation,
