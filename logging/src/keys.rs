@@ -24,6 +24,8 @@ pub const MODEL_REF: &str = "model_ref";
 pub const REPLICA_ID: &str = "replica_id";
 pub const PORT: &str = "port";
 pub const ENGINE_PID: &str = "engine_pid";
+/// The pool-managerd (its endpoint, `host:port`) a remote replica runs under.
+pub const NODE: &str = "node";
 
 // job
 pub const JOB_ID: &str = "job_id";
@@ -55,6 +57,12 @@ pub const MESSAGE_COUNT: &str = "message_count";
 /// Which API a task came through: `tasks`, `openai.completions`, `openai.chat`.
 pub const API: &str = "api";
 
+// a remote node's silence (orchestratord's cluster view)
+/// How long a pool-managerd had not answered when its replicas were marked unready.
+pub const SILENT_MS: &str = "silent_ms";
+/// Jobs that were running on a node's replicas when it went silent.
+pub const JOBS_RUNNING: &str = "jobs_running";
+
 // outcomes
 pub const ERROR_KIND: &str = "error_kind";
 pub const RETRY_AFTER_MS: &str = "retry_after_ms";
@@ -76,7 +84,7 @@ pub const TARGET: &str = "target";
 /// The keys the logger hierarchy adds (root, component, pool, replica, job, and a request's
 /// correlation and identity): the context a record inherits, as opposed to its own facts.
 /// A replayed JSON record counts the run of these keys that leads its fields as inherited.
-pub const HIERARCHY: [&str; 15] = [
+pub const HIERARCHY: [&str; 16] = [
     BIN,
     VERSION,
     PID,
@@ -88,6 +96,7 @@ pub const HIERARCHY: [&str; 15] = [
     REPLICA_ID,
     PORT,
     ENGINE_PID,
+    NODE,
     JOB_ID,
     SESSION_ID,
     CORRELATION_ID,

@@ -5,6 +5,7 @@
 
 pub mod keys;
 pub mod replay;
+pub mod story;
 
 mod bridge;
 mod capture;

@@ -121,18 +121,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// serde's messages quote the offending value or field name, which come from the client and may
-/// be prompt text: the message is cut at the first quote and located by line and column instead.
-pub fn describe_json_error(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    let cut = text.find(['"', '`']).unwrap_or(text.len());
-    let head = text[..cut]
-        .split(" at line ")
-        .next()
-        .unwrap_or("")
-        .trim_end_matches([' ', ':', ',']);
-    format!("{head} at line {} column {}", error.line(), error.column())
-}
+// serde's messages quote client text: the shared describer cuts them (pool-managerd's API too).
+pub use pool_managerd::http::describe_json_error;
 
 /// An extractor's refusal (body too large, not readable) as an envelope with its status: 413 is
 /// `PAYLOAD_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE`, anything else `INVALID_PARAMS`.

@@ -2,6 +2,7 @@
 //! replicas, streams tokens over SSE, and narrates every job, pool and replica.
 
 pub mod api;
+pub mod cluster;
 mod conclude;
 pub mod config;
 mod ending;
@@ -40,6 +41,8 @@ pub struct Options {
     pub log_description: Option<String>,
     /// Fed by the logging pipeline; serves `GET /v1/tasks/{id}/story`.
     pub story: story::StoryIndex,
+    /// The tokens of `[cluster]`'s pool-managerds and engines (from the environment).
+    pub cluster: cluster::ClusterSecrets,
 }
 
 /// A daemon bound to its address, not yet serving.
@@ -107,7 +110,7 @@ pub async fn bind(config: Config, root: &Logger, options: Options) -> Result<Dae
             });
         }
         // The supervisors own the readiness of the engines a pool runs itself.
-        else if pool.config.engine != llorch_api_types::Engine::Mock {
+        else if pool.config.engine != llorch_api_types::Engine::Mock && !pool.config.remote {
             tokio::spawn(pool_managerd::watch_health(
                 pool.managed().clone(),
                 HEALTH_EVERY,
@@ -135,6 +138,9 @@ pub async fn bind(config: Config, root: &Logger, options: Options) -> Result<Dae
         options.log_description.map(|d| format!("; logging {d}")).unwrap_or_default(),
         if state.auth_token.is_some() { "on (Bearer token)" } else { "off (loopback only)" };
         keys::ADDR => addr.to_string(), keys::ACTION => "start");
+    if let Some(cluster) = state.config.cluster.clone() {
+        tokio::spawn(cluster::run(state.clone(), cluster, options.cluster));
+    }
     tokio::spawn(readiness::watch(state.clone()));
     Ok(Daemon {
         state,

@@ -85,8 +85,16 @@ fn run(
             return 2;
         }
     };
+    let cluster = match orchestratord::cluster::ClusterSecrets::from_env() {
+        Ok(secrets) => secrets,
+        Err(why) => {
+            crit!(log, "Cannot start: {}", why; keys::ERROR_KIND => "INVALID_AUTH_TOKEN");
+            return 2;
+        }
+    };
     let options = orchestratord::Options {
         auth_token,
+        cluster,
         level: Some(guard.level().clone()),
         log_stats: Some(guard.stats().clone()),
         log_description: Some(format!(

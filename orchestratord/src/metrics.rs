@@ -66,6 +66,11 @@ pub struct PoolReplicaReason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabel {
+    pub node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LevelLabel {
     pub level: String,
 }
@@ -99,6 +104,7 @@ pub struct Metrics {
     pub pool_ready: Family<PoolLabel, Gauge>,
     pub active_leases: Family<PoolLabel, Gauge>,
     pub replica_restarts: Family<PoolReplicaReason, Counter>,
+    pool_managerd_refusals: Family<NodeLabel, Counter>,
     log_records_dropped: Family<LevelLabel, Counter>,
     log_records_lost: Family<SinkReason, Counter>,
     log_sink_errors: Counter,
@@ -123,6 +129,7 @@ impl Metrics {
             pool_ready: Family::default(),
             active_leases: Family::default(),
             replica_restarts: Family::default(),
+            pool_managerd_refusals: Family::default(),
             log_records_dropped: Family::default(),
             log_records_lost: Family::default(),
             log_sink_errors: Counter::default(),
@@ -197,6 +204,11 @@ impl Metrics {
             m.replica_restarts.clone(),
         );
         registry.register(
+            "pool_managerd_refusals",
+            "Reads of a pool-managerd it refused (a wrong POOL_MANAGERD_TOKEN), by node",
+            m.pool_managerd_refusals.clone(),
+        );
+        registry.register(
             "log_records_dropped",
             "Narration records lost to log channel overflow",
             m.log_records_dropped.clone(),
@@ -212,6 +224,15 @@ impl Metrics {
             m.log_sink_errors.clone(),
         );
         Metrics { registry, ..m }
+    }
+
+    /// A pool-managerd refused a read (a wrong token).
+    pub fn count_pool_managerd_refusal(&self, node: &str) {
+        self.pool_managerd_refusals
+            .get_or_create(&NodeLabel {
+                node: node.to_string(),
+            })
+            .inc();
     }
 
     pub fn count_cancel(&self, pool: &Pool, reason: &str) {

@@ -67,6 +67,23 @@ impl AppState {
                         },
                     ),
                 ),
+                // Filled by the cluster view from what the pool-managerds run.
+                _ if pc.remote => (
+                    "unknown".to_string(),
+                    pool_managerd::Generation::new(
+                        pc.model_ref.clone(),
+                        logging::pool(
+                            log,
+                            &logging::PoolContext {
+                                pool_id: pc.id.clone(),
+                                engine: pc.engine.as_str().into(),
+                                engine_version: "unknown".into(),
+                                model_ref: pc.model_ref.clone(),
+                            },
+                        ),
+                        Vec::new(),
+                    ),
+                ),
                 _ => pool_managerd::url_generation(log, &spec).await,
             };
             let managed = Arc::new(ManagedPool::new(spec, engine_version, generation));

@@ -56,11 +56,25 @@ pub async fn start(config: Config) -> TestServer {
 
 /// Binds and serves `config` (with a Bearer token when `auth_token` is given).
 pub async fn start_with(config: Config, auth_token: Option<&str>) -> TestServer {
+    start_options(config, auth_token, Default::default()).await
+}
+
+/// Binds and serves `config`, reading `[cluster]`'s pool-managerds with `secrets`.
+pub async fn start_cluster(config: Config, secrets: crate::cluster::ClusterSecrets) -> TestServer {
+    start_options(config, None, secrets).await
+}
+
+async fn start_options(
+    config: Config,
+    auth_token: Option<&str>,
+    cluster: crate::cluster::ClusterSecrets,
+) -> TestServer {
     let story = crate::story::StoryIndex::default();
     let (log, capture) = Capture::logger_with_taps(vec![story.tap()]);
     let options = crate::Options {
         auth_token: auth_token.map(str::to_string),
         story,
+        cluster,
         ..Default::default()
     };
     let daemon = crate::bind(config, &log, options)

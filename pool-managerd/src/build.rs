@@ -126,7 +126,8 @@ pub async fn url_generation(root: &Logger, spec: &PoolSpec) -> (String, Generati
                 warn!(replica_log, "Replica {} is not ready: {} at {} does not answer its health check", id, engine, shown;
                     keys::ACTION => "unready");
             }
-            let replica = Replica::new(id, adapter, spec.slots_per_replica, replica_log);
+            let replica = Replica::new(id, adapter, spec.slots_per_replica, replica_log)
+                .with_url(shown);
             replica.set_ready(ready);
             Arc::new(replica)
         })

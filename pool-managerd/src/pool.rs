@@ -162,6 +162,17 @@ impl ManagedPool {
         previous
     }
 
+    /// Puts `replicas` in service in place of the current ones, keeping the model and logger
+    /// (a pool whose replicas come and go on other machines). A replica that left keeps its
+    /// leases until their jobs end; it is no longer counted among the pool's.
+    pub fn set_replicas(&self, replicas: Vec<Arc<Replica>>) {
+        let mut current = self.generation.write().unwrap_or_else(|p| p.into_inner());
+        let next = Generation::new(current.model_ref.clone(), current.log.clone(), replicas);
+        *current = Arc::new(next);
+        drop(current);
+        self.notify_changed();
+    }
+
     /// Stops the engines the pool runs (shutdown); jobs must have ended before.
     pub fn stop_engines(&self) {
         self.generation().stop.cancel();
@@ -258,7 +269,8 @@ impl ManagedPool {
         self.spec.engine == Engine::Mock || self.engine_live.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_live(&self, live: bool) {
+    /// Whether some replica's engine answers (told by whoever watches the engines).
+    pub fn set_live(&self, live: bool) {
         self.engine_live.store(live, Ordering::Relaxed);
     }
 

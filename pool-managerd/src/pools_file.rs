@@ -1,7 +1,8 @@
 //! The pools of a configuration file, as pool-managerd reads them: the same TOML as
 //! orchestratord's (`[[pools]]` tables), of which it takes what a pool manager needs — the engine,
-//! the model, the replicas or URLs, slots, context and `[pools.spawn]`. The rest (queues, the
-//! server) is orchestratord's, and orchestratord validates it strictly.
+//! the model, the replicas or URLs, slots, context and `[pools.spawn]`. The rest (queues) is
+//! orchestratord's, and orchestratord validates it strictly; the daemon's `[server]` is read by
+//! `server.rs`.
 
 use crate::spec::{PoolSpec, SpawnSettings};
 use llorch_api_types::Engine;

@@ -16,6 +16,8 @@ pub struct Replica {
     /// The port of the engine this pool runs for the replica (spawned pools), kept across
     /// restarts so the adapter's address stays valid.
     pub port: Option<u16>,
+    /// The engine's base URL as others reach it, without credentials (none for the mock).
+    pub url: Option<String>,
     busy: AtomicU32,
     ready: AtomicBool,
     /// The pid of the engine the pool runs for it, 0 when none runs.
@@ -32,6 +34,7 @@ impl Replica {
             slots,
             log,
             port: None,
+            url: None,
             busy: AtomicU32::new(0),
             ready: AtomicBool::new(true),
             engine_pid: AtomicU32::new(0),
@@ -42,6 +45,12 @@ impl Replica {
     /// A replica whose engine the pool runs on `port`.
     pub fn with_port(mut self, port: u16) -> Self {
         self.port = Some(port);
+        self
+    }
+
+    /// A replica whose engine others reach at `url`.
+    pub fn with_url(mut self, url: String) -> Self {
+        self.url = Some(url);
         self
     }
 

@@ -15,7 +15,7 @@ use llamacpp_http::LlamaCppAdapter;
 use logging::keys;
 use model_provisioner::ModelProvisioner;
 use slog::{error, info, Logger};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,21 +31,36 @@ pub fn spawned_generation(
     model_ref: &str,
 ) -> Result<Generation, String> {
     let log = pool_log(root, spec, model_ref, "unknown");
+    let host = listen_host(spec);
     let replicas = (0..spec.replicas as usize)
         .map(|i| {
             let id = spec.replica_id(i);
-            let port = engine_provisioner::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            let port = engine_provisioner::free_port(host)
                 .map_err(|e| format!("no free port for replica {id}: {e}"))?;
             let replica_log = logging::replica(&log, &id, Some(port));
-            let adapter =
-                LlamaCppAdapter::new(format!("http://127.0.0.1:{port}")).with_log(&replica_log);
+            let url = format!("http://{}", SocketAddr::new(host, port));
+            let mut adapter = LlamaCppAdapter::new(url.clone()).with_log(&replica_log);
+            if let Some(key) = spec.spawn.as_ref().and_then(|s| s.api_key.as_ref()) {
+                adapter = adapter
+                    .with_api_key(key)
+                    .map_err(|why| format!("ENGINE_API_KEY: {why}"))?;
+            }
             let replica = Replica::new(id, Arc::new(adapter), spec.slots_per_replica, replica_log)
-                .with_port(port);
+                .with_port(port)
+                .with_url(url);
             replica.set_ready(false);
             Ok(Arc::new(replica))
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Generation::new(model_ref.to_string(), log, replicas).with_provision(Provision::pending()))
+}
+
+/// The address a spawning pool's engines listen on: its `listen_host`, else loopback.
+fn listen_host(spec: &PoolSpec) -> IpAddr {
+    spec.spawn
+        .as_ref()
+        .and_then(|s| s.listen_host)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 /// The engine a spawning pool runs: its binary and build policy, flags, and the context and
@@ -135,6 +150,8 @@ pub async fn run_generation(
             ctx: spec.ctx.saturating_mul(spec.slots_per_replica),
             slots: spec.slots_per_replica,
             device: settings.gpu_devices.get(i).cloned(),
+            host: listen_host(spec),
+            api_key: settings.api_key.clone(),
         });
         tokio::spawn(supervise(
             pool.clone(),
@@ -155,12 +172,16 @@ struct ProcessLauncher {
     ctx: u32,
     slots: u32,
     device: Option<String>,
+    host: IpAddr,
+    api_key: Option<logging::Secret<String>>,
 }
 
 impl Launcher for ProcessLauncher {
     fn launch(&self, replica: &Replica) -> BoxFuture<'_, Result<Box<dyn RunningEngine>, String>> {
         let mut spec = SpawnSpec::new(self.model.clone());
         spec.port = replica.port;
+        spec.host = self.host;
+        spec.api_key = self.api_key.clone();
         spec.ctx = self.ctx;
         spec.slots = self.slots;
         if let Some(device) = &self.device {

@@ -4,6 +4,7 @@
 use llorch_api_types::Engine;
 use mock_engine::MockConfig;
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// How a pool runs its own engines (`[pools.spawn]`): a llama.cpp pool with `replicas` and no
@@ -30,6 +31,14 @@ pub struct SpawnSettings {
     /// Consecutive fast failures (each within 10 s of its start) after which a replica is
     /// given up on (circuit open).
     pub circuit_after: u32,
+    /// The address its engines listen on and are announced at (pool-managerd's
+    /// `advertise_host`); loopback when unset. Not read from the pool's TOML.
+    #[serde(skip)]
+    pub listen_host: Option<IpAddr>,
+    /// The key its engines require (`--api-key`, through `LLAMA_API_KEY`); never logged. Not
+    /// read from the pool's TOML (pool-managerd takes it from `ENGINE_API_KEY`).
+    #[serde(skip)]
+    pub api_key: Option<logging::Secret<String>>,
 }
 
 impl Default for SpawnSettings {
@@ -44,6 +53,8 @@ impl Default for SpawnSettings {
             ready_within_ms: 120_000,
             restart_backoff_ms: 500,
             circuit_after: 5,
+            listen_host: None,
+            api_key: None,
         }
     }
 }

@@ -2,37 +2,14 @@
 //! their engines (the real llama-server, the tiny generated model), each replica's life is told
 //! in the JSON log, and SIGTERM stops the engines before the process exits 0.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{find, records};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pool-managerd");
-
-fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_inclusive('\n')
-        .filter(|l| l.ends_with('\n'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn find(path: &std::path::Path, start: &str, secs: u64) -> serde_json::Value {
-    let began = Instant::now();
-    loop {
-        if let Some(r) = records(path)
-            .into_iter()
-            .find(|r| r["msg"].as_str().unwrap_or("").starts_with(start))
-        {
-            return r;
-        }
-        assert!(
-            began.elapsed() < Duration::from_secs(secs),
-            "never told {start:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn health(port: u16) -> Option<u16> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;

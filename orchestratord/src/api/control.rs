@@ -9,12 +9,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use llorch_api_types::{
-    Capabilities, EngineCapability, PoolHealth, PoolMetrics, ReplicaHealth, Workload,
-};
+use llorch_api_types::{Capabilities, EngineCapability, PoolHealth, Workload};
 use llorch_api_types::{ErrorCode, ErrorEnvelope};
 use logging::keys;
-use serde::Deserialize;
 use slog::{info, warn};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,40 +42,7 @@ pub async fn capabilities(State(state): State<Arc<AppState>>) -> Json<Capabiliti
 }
 
 fn health_of(pool: &Pool) -> PoolHealth {
-    let restarts = pool.restarts();
-    PoolHealth {
-        pool_id: pool.id().into(),
-        engine: pool.engine().into(),
-        model_ref: Some(pool.model_ref()),
-        engine_version: Some(pool.engine_version()),
-        model: pool.model(),
-        live: pool.live(),
-        ready: pool.ready(),
-        draining: pool.draining(),
-        replicas: pool
-            .replicas()
-            .iter()
-            .map(|r| ReplicaHealth {
-                replica_id: r.id.clone(),
-                ready: r.ready(),
-                slots: r.slots,
-                busy: r.busy(),
-                engine_pid: r.engine_pid(),
-                port: r.port,
-                restarts: restarts
-                    .iter()
-                    .filter(|(id, reason, _)| *id == r.id && *reason != "circuit_open")
-                    .map(|(_, _, n)| n)
-                    .sum(),
-            })
-            .collect(),
-        last_error: pool.last_error(),
-        metrics: PoolMetrics {
-            queue_depth: pool.queued() as u32,
-            active_leases: pool.active_leases(),
-        },
-        phase: Some(pool.phase()),
-    }
+    pool_managerd::pool_health(pool, pool.queued() as u32)
 }
 
 /// Every pool's health.
@@ -146,11 +110,7 @@ pub async fn replica_story(
     Ok(Json(state.story.replica_story(&rid).unwrap_or_default()))
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DrainRequest {
-    pub deadline_ms: Option<u64>,
-}
+pub use llorch_api_types::DrainRequest;
 
 /// The pool's logger for records a control request causes: they carry its correlation id.
 fn request_log(pool: &Pool, ctx: &RequestContext) -> slog::Logger {
@@ -266,11 +226,7 @@ pub async fn undrain(
     Ok(Json(health_of(&pool)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReloadRequest {
-    pub new_model_ref: String,
-}
+pub use llorch_api_types::ReloadRequest;
 
 /// Replaces the pool's model at once: new replicas take new leases, jobs in flight finish on
 /// the old ones. A model the engine cannot load leaves the pool as it was.
@@ -296,6 +252,12 @@ pub async fn reload(
         .pool(&id)
         .ok_or_else(|| ApiError::not_found("pool"))?
         .clone();
+    if pool.config.remote {
+        return Err(ApiError::invalid(format!(
+            "pool '{id}' runs on remote pool-managerds: reload it on each of them"
+        ))
+        .pool(pool.engine(), pool.id()));
+    }
     let body = body.map_err(|r| rejection(r.status(), "the reload request body was refused"))?;
     let request: ReloadRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid(format!(
@@ -319,32 +281,14 @@ pub async fn reload(
     // Released however the handler ends (a client that went away drops it mid-way).
     let _reloading = ReloadGuard(pool.clone());
     let previous = pool.model_ref();
-    let loaded = match pool.config.engine {
-        llorch_api_types::Engine::Mock => {
-            pool_managerd::mock_can_load(&request.new_model_ref).map(|()| {
-                Arc::new(pool_managerd::mock_generation(
-                    &state.root,
-                    &pool.spec,
-                    &request.new_model_ref,
-                ))
-            })
-        }
-        _ if pool.config.spawns() => {
-            info!(request_log(&pool, &ctx), "Reloading pool '{}' with '{}': provisioning it and starting its replicas; '{}' serves until one is ready",
-                id, request.new_model_ref, pool.model_ref(); keys::ACTION => "reload");
-            pool_managerd::prepare_generation(
-                &state.root,
-                pool.managed(),
-                &request.new_model_ref,
-                state.models.clone(),
-            )
-            .await
-        }
-        engine => Err(format!(
-            "`{}` pools on running engines cannot be reloaded: they serve what their engines load",
-            engine.as_str()
-        )),
-    };
+    let loaded = pool_managerd::load_generation(
+        &state.root,
+        pool.managed(),
+        &request.new_model_ref,
+        state.models.clone(),
+        &request_log(&pool, &ctx),
+    )
+    .await;
     let result = match loaded {
         Ok(generation) => {
             let old = pool.replace_generation(generation);

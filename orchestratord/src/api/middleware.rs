@@ -7,12 +7,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use llorch_api_types::ErrorCode;
 use logging::keys;
+use pool_managerd::http::{auth, valid_correlation_id};
 use slog::{debug, info, o, warn, Logger};
 use std::sync::Arc;
 use std::time::Instant;
-use subtle::ConstantTimeEq;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 /// OpenAI clients' name for it: accepted when `X-Correlation-Id` is absent, and echoed.
@@ -25,26 +24,10 @@ pub struct RequestContext {
     pub log: Logger,
 }
 
-fn valid_correlation_id(value: &HeaderValue) -> Option<String> {
-    let text = value.to_str().ok()?;
-    let ok = !text.is_empty()
-        && text.len() <= 128
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    ok.then(|| text.to_string())
-}
-
 /// Probes, the scrape and the API's description need no token (the OpenAPI document marks the
 /// other routes as `bearer` from this rule).
 pub(super) fn exempt_from_auth(path: &str) -> bool {
     matches!(path, "/metrics" | "/health" | "/ready" | "/openapi.json")
-}
-
-fn bearer(request: &Request) -> Option<&str> {
-    let value = request.headers().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 pub async fn context(
@@ -63,7 +46,7 @@ pub async fn context(
         .and_then(valid_correlation_id)
         .or_else(|| request_id.clone())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let presented = bearer(&request).map(str::to_string);
+    let presented = auth::bearer(request.headers()).map(str::to_string);
     let identity = match (&state.auth_token, &presented) {
         (Some(_), Some(token)) => logging::identity(Some(token)),
         _ => logging::identity(None),
@@ -77,21 +60,11 @@ pub async fn context(
 
     // A CORS preflight carries no credentials and runs nothing: the origin guard answers it.
     let preflight = super::origin::is_preflight(&method, request.headers());
-    let refused = match (&state.auth_token, &presented) {
-        (Some(_), _) if exempt_from_auth(&path) || preflight => None,
-        (Some(_), None) => Some(ApiError::new(
-            ErrorCode::MissingToken,
-            "this server requires `Authorization: Bearer <token>`",
-        )),
-        (Some(expected), Some(token))
-            if !bool::from(expected.expose().as_bytes().ct_eq(token.as_bytes())) =>
-        {
-            Some(ApiError::new(
-                ErrorCode::BadToken,
-                "the bearer token is not valid for this server",
-            ))
-        }
-        _ => None,
+    let refused = match &state.auth_token {
+        Some(_) if exempt_from_auth(&path) || preflight => None,
+        expected => auth::check(expected.as_ref(), presented.as_deref())
+            .err()
+            .map(|why| ApiError::new(why.code(), why.message())),
     };
     let mut response = match refused {
         Some(error) => error.into_response(),

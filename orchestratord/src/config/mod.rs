@@ -19,6 +19,9 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../default.toml");
 pub struct Config {
     pub server: ServerConfig,
     pub pools: Vec<PoolConfig>,
+    /// The pool-managerd daemons whose replicas serve the pools declared `remote = true`.
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -123,6 +126,9 @@ impl Config {
         if self.pools.is_empty() {
             return Err("`pools` is empty: configure at least one pool".into());
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         for (i, pool) in self.pools.iter().enumerate() {
             let at = |field: &str| format!("pools[{i}].{field} (pool '{}')", pool.id);
             if pool.id.is_empty()
@@ -136,7 +142,14 @@ impl Config {
             if self.pools[..i].iter().any(|p| p.id == pool.id) {
                 return Err(format!("{}: duplicate pool id", at("id")));
             }
+            if pool.remote && self.cluster.is_none() {
+                return Err(format!(
+                    "{}: a remote pool's replicas come from the pool-managerds of `[cluster]`, which is missing",
+                    at("remote")
+                ));
+            }
             match pool.engine {
+                _ if pool.remote => {}
                 Engine::Mock if pool.replicas == 0 => {
                     return Err(format!("{}: must be at least 1", at("replicas")));
                 }
@@ -341,6 +354,62 @@ slots_per_replica = 1
             .unwrap_err()
             .to_string();
         assert!(e.contains("pools[0].replicas"), "{e}");
+    }
+
+    #[test]
+    fn a_remote_pool_needs_a_cluster_and_runs_nothing_here() {
+        let remote = r#"
+[server]
+addr = "127.0.0.1:0"
+
+[[pools]]
+id = "tiny"
+engine = "llamacpp"
+model_ref = "gguf:tiny"
+remote = true
+ctx_max = 512
+max_tokens_out = 256
+queue_capacity = 16
+full_policy = "reject"
+slots_per_replica = 1
+"#;
+        let e = Config::parse(remote, "test.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("pools[0].remote") && e.contains("[cluster]"),
+            "{e}"
+        );
+        let clustered =
+            format!("{remote}\n[cluster]\npool_managers = [\"http://10.0.0.5:9300\"]\n");
+        let config = Config::parse(&clustered, "test.toml").unwrap();
+        assert!(config.pools[0].remote && config.cluster.is_some());
+        for (from, to, field) in [
+            (
+                "remote = true",
+                "remote = true\nurls = [\"http://127.0.0.1:1\"]",
+                "pools[0].urls",
+            ),
+            (
+                "remote = true",
+                "remote = true\nreplicas = 1",
+                "pools[0].replicas",
+            ),
+            (
+                "engine = \"llamacpp\"",
+                "engine = \"vllm\"",
+                "pools[0].engine",
+            ),
+            (
+                "pool_managers = [",
+                "refresh_ms = 0\npool_managers = [",
+                "cluster.refresh_ms",
+            ),
+        ] {
+            let e = Config::parse(&clustered.replace(from, to), "test.toml")
+                .err()
+                .unwrap_or_else(|| panic!("{to:?} was accepted"))
+                .to_string();
+            assert!(e.contains(field), "{to:?}: {e}");
+        }
     }
 
     #[test]

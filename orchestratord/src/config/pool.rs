@@ -37,6 +37,10 @@ pub struct PoolConfig {
     /// Engine pools: the URL of each running engine (one replica each).
     #[serde(default)]
     pub urls: Vec<String>,
+    /// Its replicas are those the pool-managerds of `[cluster]` run for a pool of this id
+    /// (llamacpp only); this declaration gives its queue and limits.
+    #[serde(default)]
+    pub remote: bool,
     /// `vllm` (OpenAI-compatible) and `triton` pools: the model name the engine serves, when it
     /// is not `model_ref`.
     #[serde(default)]
@@ -104,6 +108,9 @@ impl PoolConfig {
     /// Settings that belong to another engine, and mock settings that make every job fail or
     /// never do what they say. Returns the field and why.
     pub(super) fn validate_engine_settings(&self) -> Result<(), (&'static str, String)> {
+        if self.remote {
+            return self.validate_remote();
+        }
         if self.spawn.is_some() && !self.spawns() {
             return Err((
                 "spawn",
@@ -189,5 +196,27 @@ impl PoolConfig {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// A remote pool runs nothing here: its replicas are the pool-managerds' llama-servers.
+    fn validate_remote(&self) -> Result<(), (&'static str, String)> {
+        let here = "a remote pool's replicas come from its pool-managerds";
+        if self.engine != Engine::Llamacpp {
+            return Err((
+                "engine",
+                "remote pools are llamacpp pools (pool-managerd runs llama-server)".into(),
+            ));
+        }
+        for (field, set) in [
+            ("urls", !self.urls.is_empty()),
+            ("replicas", self.replicas != 0),
+            ("spawn", self.spawn.is_some()),
+            ("mock", self.mock != mock_engine::MockConfig::default()),
+        ] {
+            if set {
+                return Err((field, format!("{here}: remove `{field}`")));
+            }
+        }
+        Ok(())
     }
 }

@@ -18,12 +18,29 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A client with the shared connect timeout and keep-alive pool.
 pub fn client() -> reqwest::Client {
+    client_with(reqwest::header::HeaderMap::new())
+}
+
+/// The shared client that sends `headers` with every request (an engine's API key).
+pub fn client_with(headers: reqwest::header::HeaderMap) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tcp_keepalive(Duration::from_secs(30))
+        .default_headers(headers)
         .build()
         .unwrap_or_default()
+}
+
+/// The `Authorization: Bearer` header for `key`, marked sensitive (never shown by a debug
+/// print); `None` when the key cannot be a header value (a control character).
+pub fn bearer(key: &logging::Secret<String>) -> Option<reqwest::header::HeaderMap> {
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
+    value.set_sensitive(true);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Some(headers)
 }
 
 /// An engine that cannot be reached. The URL is left out of the message (it may carry

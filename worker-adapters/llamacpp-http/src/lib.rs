@@ -62,6 +62,15 @@ impl LlamaCppAdapter {
         self
     }
 
+    /// Every request carries `key` (llama-server's `--api-key`) as a Bearer token; refused
+    /// when the key cannot be sent in a header.
+    pub fn with_api_key(mut self, key: &logging::Secret<String>) -> Result<Self, &'static str> {
+        let headers = adapter_api::http::bearer(key)
+            .ok_or("the engine API key holds characters an HTTP header cannot carry")?;
+        self.client = adapter_api::http::client_with(headers);
+        Ok(self)
+    }
+
     /// How many of the server's slots are generating right now, out of how many (`/slots`).
     pub async fn busy_slots(&self) -> Result<(usize, usize), AdapterError> {
         let url = format!("{}/slots", self.base);

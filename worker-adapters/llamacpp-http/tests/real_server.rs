@@ -205,3 +205,21 @@ async fn a_server_still_loading_its_model_is_not_ready() {
         ErrorCode::PoolUnready
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_with_an_api_key_serves_only_requests_that_carry_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "CANARY-key-5e7a";
+    let server = LlamaServer::start_with_args(&tiny_model(dir.path()), 1, &["--api-key", key]);
+    let without = LlamaCppAdapter::new(server.url());
+    let refused = without.engine_version().await.unwrap_err();
+    assert!(!refused.message.contains(key), "{}", refused.message);
+    let with = LlamaCppAdapter::new(server.url())
+        .with_api_key(&logging::Secret::new(key.to_string()))
+        .unwrap();
+    assert!(with.engine_version().await.is_ok());
+    let (tokens, _) = generate(&with, request("the llama", 8)).await;
+    assert!(!tokens.is_empty());
+    let bad = LlamaCppAdapter::new(server.url()).with_api_key(&logging::Secret::new("a\nb".into()));
+    assert!(bad.is_err(), "a key a header cannot carry is refused");
+}

@@ -1,0 +1,63 @@
+//! orchestratord as the benches run it: its release binary (built first), a configuration written
+//! next to the logs, and logging as in production: both sinks at `info`, JSON lines (stdout) and
+//! the pretty view (stderr) each to a file.
+
+use super::process::{free_port, Service};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `cargo build --release -p orchestratord`; the path of the binary it built.
+pub fn build() -> Result<PathBuf, String> {
+    println!("==> build: cargo build --release -p orchestratord");
+    let output = Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "orchestratord",
+            "--bin",
+            "orchestratord",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo build --release -p orchestratord failed ({})",
+            output.status
+        ));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == "orchestratord")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo built no orchestratord executable".to_string())
+}
+
+/// The `[server]` table of a bench configuration on `port`.
+pub fn server_table(port: u16) -> String {
+    format!("[server]\naddr = \"127.0.0.1:{port}\"\n")
+}
+
+/// Starts `binary` with `pools` (the `[[pools]]` tables) and waits until `/ready` says 200.
+pub fn start(binary: &Path, name: &str, pools: &str, logs: &Path) -> Result<Service, String> {
+    let port = free_port()?;
+    let config = logs.join(format!("{name}.toml"));
+    std::fs::write(&config, format!("{}\n{pools}", server_table(port)))
+        .map_err(|e| format!("{}: {e}", config.display()))?;
+    let mut command = Command::new(binary);
+    command
+        .arg("--config")
+        .arg(&config)
+        .env("LLORCH_LOG_FORMAT", "both")
+        .env("SLOG_LEVEL", "info")
+        .env_remove("LLORCH_LOG_FILE")
+        .env_remove("ORCHD_ADDR")
+        .env_remove("AUTH_TOKEN");
+    let mut service = Service::spawn(name, command, port, logs)?;
+    service.wait_ready("/ready", Duration::from_secs(60))?;
+    Ok(service)
+}
