@@ -50,23 +50,6 @@ impl AppState {
         for pc in &config.pools {
             let spec = pc.spec();
             let (engine_version, generation) = match pc.engine {
-                Engine::Mock => (
-                    MockEngine::VERSION.to_string(),
-                    pool_managerd::mock_generation(log, &spec, &pc.model_ref),
-                ),
-                _ if pc.spawns() => (
-                    "unknown".to_string(),
-                    pool_managerd::spawned_generation(log, &spec, &pc.model_ref).unwrap_or_else(
-                        |why| {
-                            slog::crit!(daemon, "Pool '{}' has no replicas: {}", pc.id, why);
-                            pool_managerd::Generation::new(
-                                pc.model_ref.clone(),
-                                log.clone(),
-                                Vec::new(),
-                            )
-                        },
-                    ),
-                ),
                 // Filled by the cluster view from what the pool-managerds run.
                 _ if pc.remote => (
                     "unknown".to_string(),
@@ -82,6 +65,23 @@ impl AppState {
                             },
                         ),
                         Vec::new(),
+                    ),
+                ),
+                Engine::Mock => (
+                    MockEngine::VERSION.to_string(),
+                    pool_managerd::mock_generation(log, &spec, &pc.model_ref),
+                ),
+                _ if pc.spawns() => (
+                    "unknown".to_string(),
+                    pool_managerd::spawned_generation(log, &spec, &pc.model_ref).unwrap_or_else(
+                        |why| {
+                            slog::crit!(daemon, "Pool '{}' has no replicas: {}", pc.id, why);
+                            pool_managerd::Generation::new(
+                                pc.model_ref.clone(),
+                                log.clone(),
+                                Vec::new(),
+                            )
+                        },
                     ),
                 ),
                 _ => pool_managerd::url_generation(log, &spec).await,

@@ -3,13 +3,16 @@
 //! real llama-server on the tiny model with an engine key. Tasks are placed on both nodes (told
 //! with `node`); one node is killed with its engine — its replica becomes unready, told once,
 //! and new tasks go to the other; it comes back and is used again. A third pool-managerd whose
-//! token differs is refused, told and counted. Neither secret reaches the narration.
+//! token differs is refused, told and counted. Neither secret reaches the narration. Two nodes
+//! of mock pools (their mock engines served as llama-servers) take tasks like real engines.
 
+mod nodes;
 mod support;
 
 use engine_fixtures::{tiny_model, PoolToml};
 use futures_util::future::join_all;
-use logging::{Capture, Secret};
+use logging::Secret;
+use nodes::{free_addr, start_node, KEY, TOKEN};
 use orchestratord::cluster::ClusterSecrets;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -17,109 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 use support::TestServer;
 
-const TOKEN: &str = "CANARY-pm-token-7c21";
 const WRONG_TOKEN: &str = "CANARY-other-token-44e0";
-const KEY: &str = "CANARY-engine-key-0b9d";
-
-/// A pool-managerd daemon running on a runtime of its own; dropping that runtime is its kill.
-struct Node {
-    addr: SocketAddr,
-    capture: Capture,
-    kill: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn free_addr(host: &str) -> SocketAddr {
-    let listener = std::net::TcpListener::bind((host, 0)).expect("a free port");
-    listener.local_addr().unwrap()
-}
-
-/// Starts pool-managerd at `addr` on `pools_toml`, requiring `token`; its engines need KEY.
-fn start_node(addr: SocketAddr, pools_toml: &str, token: &str, dir: &Path) -> Node {
-    let path = dir.join(format!("pools-{}.toml", addr.ip()));
-    std::fs::write(&path, pools_toml).unwrap();
-    let specs = pool_managerd::read_pools(&path).expect("the node's pools");
-    let section = pool_managerd::ServerSection {
-        addr,
-        advertise_host: None,
-    };
-    let settings = pool_managerd::Settings::check(
-        &section,
-        None,
-        Some(Secret::new(token.to_string())),
-        Some(Secret::new(KEY.to_string())),
-    )
-    .expect("the node's settings");
-    let (log, capture) = Capture::logger();
-    let (kill, killed) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let story = logging::story::StoryIndex::default();
-            let never = std::future::pending::<()>();
-            tokio::select! {
-                _ = pool_managerd::daemon::run(&log, settings, specs, story, never) => {}
-                _ = killed => {}
-            }
-        });
-        runtime.shutdown_background();
-    });
-    Node {
-        addr,
-        capture,
-        kill: Some(kill),
-        thread: Some(thread),
-    }
-}
-
-impl Node {
-    fn node(&self) -> String {
-        self.addr.to_string()
-    }
-
-    /// The pids of the engines it runs (from its own control API).
-    async fn engine_pids(&self) -> Vec<i32> {
-        let pools: Value = reqwest::Client::new()
-            .get(format!("http://{}/v1/pools", self.addr))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("the node answers")
-            .json()
-            .await
-            .unwrap();
-        pools["pools"][0]["replicas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r["engine_pid"].as_i64())
-            .map(|pid| pid as i32)
-            .collect()
-    }
-
-    /// Kills it: its control API vanishes at once, and its engines with SIGKILL.
-    async fn kill(&mut self) {
-        let pids = self.engine_pids().await;
-        assert!(!pids.is_empty(), "the node runs an engine");
-        let _ = self.kill.take().map(|k| k.send(()));
-        if let Some(thread) = self.thread.take() {
-            thread.join().unwrap();
-        }
-        for pid in pids {
-            // SAFETY: sends a signal to a process this test's node spawned.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.kill.take().map(|k| k.send(()));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 fn spawning(model: &Path) -> String {
     PoolToml::spawning(model, 1)
@@ -200,10 +101,15 @@ async fn wait_ready(daemon: &TestServer, node: &str, ready: bool) {
 /// Runs `n` tasks at once; returns the node each ran on (from its `started` event), checking
 /// each ended well.
 async fn run_tasks(daemon: &TestServer, model: &Path, n: usize) -> Vec<String> {
+    run_tasks_on(daemon, "llamacpp", &model.display().to_string(), n).await
+}
+
+/// [`run_tasks`] for the pool of `engine` serving `model_ref`.
+async fn run_tasks_on(daemon: &TestServer, engine: &str, model_ref: &str, n: usize) -> Vec<String> {
     let runs = (0..n).map(|_| async {
         let mut body = support::task(48, "interactive");
-        body["engine"] = json!("llamacpp");
-        body["model_ref"] = json!(model.display().to_string());
+        body["engine"] = json!(engine);
+        body["model_ref"] = json!(model_ref);
         let id = daemon.admit(&body).await;
         let events = daemon.events(&id).await;
         let started = events
@@ -317,6 +223,49 @@ async fn tasks_spread_over_nodes_survive_a_killed_node_and_use_it_again() {
         &node_c.capture,
     ] {
         for secret in [TOKEN, WRONG_TOKEN, KEY] {
+            assert!(!capture.contains_text(secret), "a secret in the narration");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mock_engines_of_two_nodes_serve_tasks_as_llama_servers_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (free_addr("127.0.0.2"), free_addr("127.0.0.3"));
+    let mock_pool = "[[pools]]\nid = \"tiny\"\nengine = \"mock\"\nmodel_ref = \"mock:m\"\nreplicas = 2\nctx_max = 512\nslots_per_replica = 2\n[pools.mock]\ntokens_per_sec = 0\ntoken_count = 40\n";
+    let node_a = start_node(a, mock_pool, TOKEN, dir.path());
+    let node_b = start_node(b, mock_pool, TOKEN, dir.path());
+    let config = orchestratord_config(Path::new("mock:m"), &[a, b])
+        .replace("engine = \"llamacpp\"", "engine = \"mock\"");
+    let secrets = ClusterSecrets {
+        pool_managerd_token: Some(Secret::new(TOKEN.to_string())),
+        engine_api_key: Some(Secret::new(KEY.to_string())),
+    };
+    let daemon = support::start_cluster(orchestratord::testing::parse(&config), secrets).await;
+    wait_ready(&daemon, &a.to_string(), true).await;
+    wait_ready(&daemon, &b.to_string(), true).await;
+    assert_eq!(
+        replicas(&daemon).await.len(),
+        4,
+        "two mock replicas per node"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        seen.extend(run_tasks_on(&daemon, "mock", "mock:m", 8).await);
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [a.to_string(), b.to_string()].into(),
+        "tasks ran on both nodes"
+    );
+    // The whole mock generation arrived through the llama.cpp adapter.
+    let ended = daemon.narrated("Finished task").await;
+    assert_eq!(ended.u64("tokens_out"), Some(40), "{}", ended.msg);
+    for capture in [&daemon.capture, &node_a.capture, &node_b.capture] {
+        for secret in [TOKEN, KEY] {
             assert!(!capture.contains_text(secret), "a secret in the narration");
         }
     }

@@ -1,6 +1,7 @@
 //! The `pool-managerd` daemon: starts the pools of one machine (engines on the advertised
 //! address, with the engine key), serves the control API, and on the stop signal drains the
-//! pools, closes the API (bounded) and stops the engines (TERM, bounded wait, KILL).
+//! pools, closes the API (bounded), waits for busy engines to finish (bounded by
+//! `stop_grace_ms`) and stops the engines (TERM, bounded wait, KILL).
 
 use crate::http::{self, ControlState};
 use crate::{ManagedPool, ModelProvisioner, PoolSpec, Settings};
@@ -10,11 +11,12 @@ use slog::{crit, info, warn, Logger};
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// How long open control requests (a reload, say) get once the stop signal came.
-const CLOSE_WITHIN: Duration = Duration::from_secs(5);
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 /// How long the engines get to stop (the supervisors' TERM, wait, KILL fits within it).
-const ENGINES_STOP_WITHIN: Duration = Duration::from_secs(15);
+pub const ENGINES_STOP_WITHIN: Duration = Duration::from_secs(15);
 
 /// Runs until `stop` resolves; the exit code: 0 after a clean stop, 2 when it cannot start,
 /// 1 when the server failed.
@@ -43,8 +45,11 @@ pub async fn run(
     }
     let models = Arc::new(ModelProvisioner::new(crate::cache_dir(), root));
     let mut pools = Vec::new();
+    // Stops the mock engines' HTTP listeners when the daemon returns.
+    let mock_stop = CancellationToken::new();
+    let _mock_stop = mock_stop.clone().drop_guard();
     for spec in specs {
-        match start_pool(root, spec, &models).await {
+        match start_pool(root, spec, &models, &settings, &mock_stop).await {
             Ok(pool) => pools.push(pool),
             Err(why) => {
                 crit!(log, "Cannot start: {}", why; keys::ERROR_KIND => "INVALID_CONFIG");
@@ -76,6 +81,7 @@ pub async fn run(
         })
         .into_future();
     let mut server = tokio::spawn(server);
+    let engine_key = settings.engine_api_key.clone();
     let key = match settings.engine_api_key {
         Some(_) => "required",
         None => "off",
@@ -103,6 +109,7 @@ pub async fn run(
             server.abort();
         }
     }
+    crate::quiesce::wait_until_idle(&log, &pools, engine_key.as_ref(), settings.stop_grace).await;
     stop_engines(&log, &pools).await;
     code
 }
@@ -140,11 +147,23 @@ async fn start_pool(
     root: &Logger,
     spec: PoolSpec,
     models: &Arc<ModelProvisioner>,
+    settings: &Settings,
+    mock_stop: &CancellationToken,
 ) -> Result<Arc<ManagedPool>, String> {
-    let (version, generation) = match spec.engine {
-        llorch_api_types::Engine::Mock => (
+    let mock = spec.engine == llorch_api_types::Engine::Mock;
+    let listeners = match mock {
+        true => {
+            Some(crate::mock_http::bind(settings.advertise_host, spec.replicas as usize).await?)
+        }
+        false => None,
+    };
+    let (version, generation) = match (&listeners, spec.engine) {
+        (Some(listeners), _) => (
             mock_engine::MockEngine::VERSION.to_string(),
-            crate::mock_generation(root, &spec, &spec.model_ref),
+            crate::mock_http::with_urls(
+                crate::mock_generation(root, &spec, &spec.model_ref),
+                &listeners.urls(),
+            ),
         ),
         _ if spec.spawns() => (
             "unknown".to_string(),
@@ -154,14 +173,17 @@ async fn start_pool(
     };
     let spawns = spec.spawns();
     let pool = Arc::new(ManagedPool::new(spec, version, generation));
-    if spawns {
+    if let Some(listeners) = listeners {
+        // Mock engines answer over HTTP as llama-servers do, on the advertised host.
+        listeners.serve(&pool, settings.engine_api_key.clone(), mock_stop.clone());
+    } else if spawns {
         let (pool, models) = (pool.clone(), models.clone());
         tokio::spawn(async move {
             let generation = pool.generation();
             // Narrated, and kept as the pool's last error, when it fails.
             let _ = crate::run_generation(pool, generation, models).await;
         });
-    } else if pool.engine() != llorch_api_types::Engine::Mock {
+    } else {
         tokio::spawn(crate::watch_health(
             pool.clone(),
             Duration::from_millis(500),

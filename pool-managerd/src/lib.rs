@@ -8,9 +8,11 @@ mod build;
 pub mod daemon;
 mod health;
 pub mod http;
+mod mock_http;
 mod phase;
 mod pool;
 mod pools_file;
+mod quiesce;
 mod reload;
 mod replica;
 mod report;
@@ -30,7 +32,9 @@ pub use pools_file::read_pools;
 pub use reload::load_generation;
 pub use replica::{Generation, Lease, Replica};
 pub use report::pool_health;
-pub use server::{read_server, ServerSection, Settings, StartupError, DEFAULT_PORT};
+pub use server::{
+    read_server, ServerSection, Settings, StartupError, DEFAULT_PORT, DEFAULT_STOP_GRACE_MS,
+};
 pub use signal::stop_signal;
 pub use spawned::{engine_spec, prepare_generation, run_generation, spawned_generation};
 pub use spec::{PoolSpec, SpawnSettings};

@@ -19,8 +19,13 @@ pub async fn load_generation(
     log: &Logger,
 ) -> Result<Arc<Generation>, String> {
     match pool.engine() {
-        Engine::Mock => crate::mock_can_load(model_ref)
-            .map(|()| Arc::new(crate::mock_generation(root, &pool.spec, model_ref))),
+        // A daemon's mock replicas keep the URLs they are served at.
+        Engine::Mock => crate::mock_can_load(model_ref).map(|()| {
+            Arc::new(crate::mock_http::with_urls(
+                crate::mock_generation(root, &pool.spec, model_ref),
+                &crate::mock_http::urls_of(pool),
+            ))
+        }),
         _ if pool.spec.spawns() => {
             info!(log, "Reloading pool '{}' with '{}': provisioning it and starting its replicas; '{}' serves until one is ready",
                 pool.id(), model_ref, pool.model_ref(); keys::ACTION => "reload");

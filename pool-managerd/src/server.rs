@@ -17,6 +17,17 @@ pub struct ServerSection {
     pub addr: SocketAddr,
     #[serde(default)]
     pub advertise_host: Option<IpAddr>,
+    /// On the stop signal, how long busy engines get to finish the generations they run
+    /// before they are stopped (their slots, from llama-server's `/slots`).
+    #[serde(default = "default_stop_grace_ms")]
+    pub stop_grace_ms: u64,
+}
+
+/// `[server] stop_grace_ms` when not given: one minute.
+pub const DEFAULT_STOP_GRACE_MS: u64 = 60_000;
+
+fn default_stop_grace_ms() -> u64 {
+    DEFAULT_STOP_GRACE_MS
 }
 
 fn default_addr() -> SocketAddr {
@@ -28,6 +39,7 @@ impl Default for ServerSection {
         ServerSection {
             addr: default_addr(),
             advertise_host: None,
+            stop_grace_ms: DEFAULT_STOP_GRACE_MS,
         }
     }
 }
@@ -100,6 +112,8 @@ pub struct Settings {
     pub advertise_host: IpAddr,
     pub auth_token: Option<Secret<String>>,
     pub engine_api_key: Option<Secret<String>>,
+    /// How long busy engines get to finish on the stop signal (`stop_grace_ms`).
+    pub stop_grace: std::time::Duration,
 }
 
 /// An environment variable: absent and empty are alike; not UTF-8 is an error.
@@ -158,6 +172,7 @@ impl Settings {
             advertise_host,
             auth_token,
             engine_api_key,
+            stop_grace: std::time::Duration::from_millis(section.stop_grace_ms),
         })
     }
 }
@@ -170,6 +185,7 @@ mod tests {
         ServerSection {
             addr: addr.parse().unwrap(),
             advertise_host: advertise.map(|a| a.parse().unwrap()),
+            ..ServerSection::default()
         }
     }
 
@@ -215,5 +231,9 @@ mod tests {
         assert_eq!(file.server, ServerSection::default());
         let file: File = toml::from_str("").unwrap();
         assert_eq!(file.server.addr.port(), DEFAULT_PORT);
+        assert_eq!(file.server.stop_grace_ms, DEFAULT_STOP_GRACE_MS);
+        let file: File = toml::from_str("[server]\nstop_grace_ms = 250\n").unwrap();
+        let s = Settings::check(&file.server, None, None, None).unwrap();
+        assert_eq!(s.stop_grace, std::time::Duration::from_millis(250));
     }
 }

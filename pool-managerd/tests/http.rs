@@ -1,18 +1,16 @@
 //! The `pool-managerd` daemon as a remote node runs it: a mock pool and a pool spawning a real
 //! llama-server on 127.0.0.2 (the advertised address), with AUTH_TOKEN and ENGINE_API_KEY. Its
 //! control API lists the pools with each engine's URL, refuses requests without the token, drains
-//! and undrains, tells pool and replica stories and serves metrics; the engine refuses a
-//! completion without the key; neither secret reaches the output; SIGTERM stops the engines.
+//! and undrains, tells pool and replica stories and serves metrics; the engine, and the mock
+//! engine served as a llama-server, refuse a completion without the key; the mock's injected
+//! faults reach its HTTP clients; neither secret reaches the output; SIGTERM stops the engines.
 
 mod support;
 
 use engine_fixtures::PoolToml;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use support::{find, records, request, wait_until};
+use support::{find, records, request, start, wait_until};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pool-managerd");
 const TOKEN: &str = "CANARY-control-token-5b1e";
 const KEY: &str = "CANARY-engine-key-93fd";
 
@@ -25,70 +23,6 @@ replicas = 1
 ctx_max = 512
 slots_per_replica = 2
 "#;
-
-struct Daemon {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn log(&self) -> std::path::PathBuf {
-        self.dir.path().join("narration.jsonl")
-    }
-
-    /// Everything the daemon wrote: stdout, stderr and its log file.
-    fn output(&self) -> String {
-        ["stdout", "stderr", "narration.jsonl"]
-            .iter()
-            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
-            .collect()
-    }
-
-    fn wait_exit(&mut self) -> Option<i32> {
-        let began = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(began.elapsed() < Duration::from_secs(30), "no exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// Starts the daemon on `config` with the given environment (secrets only when given).
-fn start(config: &str, env: &[(&str, &str)]) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pools.toml");
-    std::fs::write(&path, config).unwrap();
-    let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
-    let mut command = Command::new(BIN);
-    command
-        .args(["--config", path.to_str().unwrap()])
-        .env("LLORCH_LOG_FORMAT", "json")
-        .env("LLORCH_LOG_FILE", dir.path().join("narration.jsonl"))
-        .env("LLORCH_CACHE", dir.path().join("cache"))
-        .env_remove("SLOG_LEVEL")
-        .env_remove("AUTH_TOKEN")
-        .env_remove("ENGINE_API_KEY")
-        .env_remove("POD_IP")
-        .stdin(Stdio::null())
-        .stdout(file("stdout"))
-        .stderr(file("stderr"));
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    Daemon {
-        child: command.spawn().unwrap(),
-        dir,
-    }
-}
 
 fn pool<'a>(pools: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     pools["pools"]
@@ -144,7 +78,32 @@ fn serves_the_pools_of_a_node_with_their_engines_behind_the_token_and_the_key() 
     let url = replica["url"].as_str().unwrap();
     assert!(url.starts_with("http://127.0.0.2:"), "{url}");
     let engine_pid = replica["engine_pid"].as_i64().unwrap() as i32;
-    assert!(pool(&pools, "mock")["replicas"][0].get("url").is_none());
+
+    // The mock replica is served as llama-server serves, on the advertised host, with the key.
+    let mock_url = pool(&pools, "mock")["replicas"][0]["url"].as_str().unwrap();
+    assert!(mock_url.starts_with("http://127.0.0.2:"), "{mock_url}");
+    let mock: SocketAddr = mock_url.trim_start_matches("http://").parse().unwrap();
+    let asked = r#"{"prompt": "Hi", "n_predict": 5}"#;
+    let refused = request(mock, "POST", "/completion", None, Some(asked));
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(request(mock, "GET", "/health", None, None).status, 200);
+    let whole = request(mock, "POST", "/completion", Some(KEY), Some(asked)).json();
+    assert_eq!(
+        (whole["stop"].as_bool(), whole["stop_type"].as_str()),
+        (Some(true), Some("limit"))
+    );
+    assert_eq!(whole["tokens_predicted"], 5);
+    let streamed = r#"{"prompt": "Hi", "n_predict": 5, "stream": true}"#;
+    let streamed = request(mock, "POST", "/completion", Some(KEY), Some(streamed)).body;
+    let chunks: Vec<serde_json::Value> = streamed
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(chunks.len(), 6, "{streamed}");
+    assert_eq!(chunks[5]["tokens_predicted"], 5);
+    let props = request(mock, "GET", "/props", Some(KEY), None).json();
+    assert_eq!(props["total_slots"], 2);
 
     // The engine listens on the advertised address and wants the key.
     let engine: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
@@ -303,4 +262,36 @@ fn an_open_bind_without_a_token_or_open_engines_without_a_key_are_refused() {
         .unwrap()
         .contains("without ENGINE_API_KEY"));
     assert!(!daemon.output().contains(TOKEN));
+}
+
+#[test]
+fn a_mock_engines_injected_fault_reaches_its_http_clients() {
+    let config = format!(
+        "[server]\naddr = \"127.0.0.1:0\"\n{MOCK_POOL}[pools.mock]\ntokens_per_sec = 0\n\
+         fault = {{ kind = \"fail_mid_stream\", after_tokens = 3 }}\n"
+    );
+    let mut daemon = start(&config, &[]);
+    let running = find(&daemon.log(), "Running 1 pools", 30);
+    let addr: SocketAddr = running["addr"].as_str().unwrap().parse().unwrap();
+    let pools = request(addr, "GET", "/v1/pools", None, None).json();
+    let url = pool(&pools, "mock")["replicas"][0]["url"].as_str().unwrap();
+    let mock: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let asked = r#"{"prompt": "Hi", "n_predict": 10, "stream": true}"#;
+    let streamed = request(mock, "POST", "/completion", None, Some(asked));
+    let chunks: Vec<serde_json::Value> = streamed
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(chunks.len(), 4, "{}", streamed.body);
+    assert!(chunks[..3].iter().all(|c| c["stop"] == false));
+    let error = chunks[3]["error"]["message"].as_str().unwrap();
+    assert!(error.contains("failed after 3 tokens"), "{error}");
+    // SAFETY: a signal to the daemon this test started.
+    assert_eq!(
+        unsafe { libc::kill(daemon.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    assert_eq!(daemon.wait_exit(), Some(0));
 }

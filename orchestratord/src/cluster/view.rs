@@ -307,7 +307,7 @@ fn remote_replica(
         .url
         .clone()
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-        .ok_or("it has no engine URL (a built-in mock engine cannot be reached remotely)")?;
+        .ok_or("it has no engine URL")?;
     if health.slots == 0 {
         return Err("it has no slots".into());
     }

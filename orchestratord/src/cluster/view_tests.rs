@@ -325,7 +325,7 @@ fn a_refusal_an_unknown_pool_and_a_different_model_are_not_used() {
     );
     capture.expect(Level::Error, "serves pool 'tiny' differently from its declaration here (model gguf:big there, gguf:tiny here)");
     assert!(pool.replicas().is_empty() && pool.place().is_none());
-    // A replica without an engine URL (a mock engine) cannot be reached from here.
+    // A replica without an engine URL cannot be reached from here.
     let mut mock = report(
         "tiny",
         "gguf:tiny",

@@ -198,13 +198,14 @@ impl PoolConfig {
         }
     }
 
-    /// A remote pool runs nothing here: its replicas are the pool-managerds' llama-servers.
+    /// A remote pool runs nothing here: its replicas are the pool-managerds' llama-servers, or
+    /// their mock engines, which speak llama-server's protocol.
     fn validate_remote(&self) -> Result<(), (&'static str, String)> {
         let here = "a remote pool's replicas come from its pool-managerds";
-        if self.engine != Engine::Llamacpp {
+        if !matches!(self.engine, Engine::Llamacpp | Engine::Mock) {
             return Err((
                 "engine",
-                "remote pools are llamacpp pools (pool-managerd runs llama-server)".into(),
+                "remote pools are llamacpp or mock pools (pool-managerd runs llama-server or serves its mock engines as llama-server does)".into(),
             ));
         }
         for (field, set) in [

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 
 /// shutdown::drain's wait for the tasks it ended at the grace deadline to wind down.
 const RUNNERS_WAIT_MS: u64 = 2_000;
-/// pool-managerd's stop (pool-managerd/src/daemon.rs): the control API closes within 5 s, the
-/// engines stop within 15 s.
-const POOL_MANAGERD_STOP_MS: u64 = 5_000 + 15_000;
+/// pool-managerd's stop (pool-managerd/src/daemon.rs) besides the wait for busy engines: the
+/// control API closes, then the engines stop, each within its bound.
+const POOL_MANAGERD_STOP_MS: u64 = pool_managerd::daemon::CLOSE_WITHIN.as_millis() as u64
+    + pool_managerd::daemon::ENGINES_STOP_WITHIN.as_millis() as u64;
 
 fn renders(test: &str) -> Option<&'static [Rendered]> {
     k8s::renders(&format!("{}::{test}", module_path!()))
@@ -163,13 +164,27 @@ fn the_grace_period_lets_running_streams_finish() {
             "{}: streams get time to finish",
             rendered.name
         );
+        // pool-managerd waits up to stop_grace_ms for busy engines, then stops them.
+        let (path, text) = rendered.config_file(POOLD.0, POOLD.1);
+        let table: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let server: pool_managerd::ServerSection = table
+            .get("server")
+            .cloned()
+            .map(|s| s.try_into().unwrap_or_else(|e| panic!("{path}: {e}")))
+            .unwrap_or_default();
+        assert!(
+            server.stop_grace_ms > 0,
+            "{}: streams on a node get time to finish",
+            rendered.name
+        );
         let pod = rendered.pod(POOLD.0, POOLD.1);
         let period_s = pod["terminationGracePeriodSeconds"]
             .as_u64()
             .expect("a grace period");
+        let needed_ms = server.stop_grace_ms + POOL_MANAGERD_STOP_MS;
         assert!(
-            period_s * 1000 > POOL_MANAGERD_STOP_MS,
-            "{}: pool-managerd gets the time to stop its engines",
+            period_s * 1000 > needed_ms,
+            "{}: pool-managerd gets the time to let streams finish and stop its engines: {period_s} s < {needed_ms} ms",
             rendered.name
         );
     }

@@ -1,12 +1,15 @@
 //! What the daemon tests share: a plain HTTP/1.1 client (one request per connection, bounded
-//! reads) and the JSON narration file of a daemon under test.
+//! reads), the `pool-managerd` binary started on a configuration, and its JSON narration file.
 // Each test binary uses a part of it.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pool-managerd");
 
 /// An answer: status and body (chunked bodies decoded).
 pub struct Answer {
@@ -107,5 +110,70 @@ pub fn wait_until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     while !check() {
         assert!(began.elapsed() < Duration::from_secs(secs), "never: {what}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `pool-managerd` binary under test, with its output in a folder of its own.
+pub struct Daemon {
+    pub child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub fn log(&self) -> std::path::PathBuf {
+        self.dir.path().join("narration.jsonl")
+    }
+
+    /// Everything the daemon wrote: stdout, stderr and its log file.
+    pub fn output(&self) -> String {
+        ["stdout", "stderr", "narration.jsonl"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
+            .collect()
+    }
+
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let began = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(began.elapsed() < Duration::from_secs(30), "no exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Starts the daemon on `config` with the given environment (secrets only when given).
+pub fn start(config: &str, env: &[(&str, &str)]) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pools.toml");
+    std::fs::write(&path, config).unwrap();
+    let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .args(["--config", path.to_str().unwrap()])
+        .env("LLORCH_LOG_FORMAT", "json")
+        .env("LLORCH_LOG_FILE", dir.path().join("narration.jsonl"))
+        .env("LLORCH_CACHE", dir.path().join("cache"))
+        .env_remove("SLOG_LEVEL")
+        .env_remove("AUTH_TOKEN")
+        .env_remove("ENGINE_API_KEY")
+        .env_remove("POD_IP")
+        .stdin(Stdio::null())
+        .stdout(file("stdout"))
+        .stderr(file("stderr"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Daemon {
+        child: command.spawn().unwrap(),
+        dir,
     }
 }
