@@ -58,6 +58,15 @@ impl Staging {
     fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
+
+    /// Stages the next records into `spare` (emptied), when nothing was staged since `take`.
+    fn reuse(&self, mut spare: Vec<u8>) {
+        let mut staged = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if staged.is_empty() {
+            spare.clear();
+            *staged = spare;
+        }
+    }
 }
 
 /// Staged bytes handed to the writer at once.
@@ -144,7 +153,7 @@ impl Sink {
         let bytes = self.staging.take();
         let records = std::mem::take(&mut self.staged_records);
         if let Some(output) = &mut self.output {
-            output.send(bytes, records);
+            self.staging.reuse(output.send(bytes, records));
         }
     }
 

@@ -27,7 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const STREAMS: usize = 16;
 const TOKENS: u32 = 256;
 /// Interleaved rounds after criterion's, each of `BATCH` task rounds per level.
-const INTERLEAVED: usize = 15;
+const INTERLEAVED: usize = 20;
 const BATCH: u32 = 8;
 /// The longest wait for the next chunk of a stream.
 const CHUNK_BOUND: Duration = Duration::from_secs(10);
@@ -160,47 +160,77 @@ fn per_token(d: Duration, rounds: u32) -> f64 {
     d.as_secs_f64() * 1e9 / f64::from(rounds) / (STREAMS as f64 * f64::from(TOKENS))
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+/// CPU time of the whole process (daemon, client, log threads): far less disturbed than the
+/// wall clock by other work on a shared machine.
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(status, 0, "the process CPU clock reads");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Rounds that alternate the levels; prints the per-token median of each and its overhead.
+/// Medians of one level's interleaved batches, per token.
+#[derive(Default)]
+struct Level {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+    json_bytes: u64,
+    pretty_bytes: u64,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+fn spread(values: &[f64]) -> (f64, f64) {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    (min, max)
+}
+
+/// Rounds that alternate the levels; prints per-token wall and CPU medians and the overheads.
 fn interleaved(bench: &Bench, levels: &[String]) {
     let (rounds, batch) = if measuring() {
         (INTERLEAVED, BATCH)
     } else {
         (1, 1)
     };
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); levels.len()];
-    let mut bytes = vec![(0u64, 0u64); levels.len()];
+    let mut seen: Vec<Level> = levels.iter().map(|_| Level::default()).collect();
     for _ in 0..rounds {
-        for (i, level) in levels.iter().enumerate() {
+        for (level, seen) in levels.iter().zip(&mut seen) {
             bench.set_level(level);
-            let before = bench.log.bytes();
-            times[i].push(per_token(bench.timed(u64::from(batch)), batch));
+            let (bytes, cpu) = (bench.log.bytes(), process_cpu());
+            seen.wall
+                .push(per_token(bench.timed(u64::from(batch)), batch));
+            seen.cpu.push(per_token(process_cpu() - cpu, batch));
             let after = bench.log.bytes();
-            bytes[i].0 += after.0 - before.0;
-            bytes[i].1 += after.1 - before.1;
+            seen.json_bytes += after.0 - bytes.0;
+            seen.pretty_bytes += after.1 - bytes.1;
         }
     }
     let tokens = (rounds * batch as usize * STREAMS) as f64 * f64::from(TOKENS);
-    let base = levels
-        .iter()
-        .position(|l| l == "off")
-        .map(|i| median(&mut times[i].clone()));
-    for (i, level) in levels.iter().enumerate() {
-        let ns = median(&mut times[i]);
-        let (min, max) = (times[i][0], times[i][times[i].len() - 1]);
-        let overhead = base
-            .map(|b| format!("{:+.1} %", (ns / b - 1.0) * 100.0))
-            .unwrap_or_else(|| "-".into());
+    let off = levels.iter().position(|l| l == "off").map(|i| &seen[i]);
+    let overhead = |of: f64, base: Option<f64>| {
+        base.map(|b| format!("{:+.1} %", (of / b - 1.0) * 100.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    for (level, seen) in levels.iter().zip(&seen) {
+        let (wall, cpu) = (median(&seen.wall), median(&seen.cpu));
+        let ((wall_min, wall_max), (cpu_min, cpu_max)) = (spread(&seen.wall), spread(&seen.cpu));
         println!(
-            "narration_overhead/interleaved/{level}: {ns:.0} ns per token (min {min:.0}, max {max:.0}) \
-             over {rounds} rounds of {batch}×{STREAMS}×{TOKENS} tokens; overhead against off {overhead}; \
-             {:.0} JSON + {:.0} pretty bytes per token",
-            bytes[i].0 as f64 / tokens,
-            bytes[i].1 as f64 / tokens,
+            "narration_overhead/interleaved/{level}: wall {wall:.0} ns per token ({wall_min:.0}–{wall_max:.0}), \
+             overhead {}; CPU {cpu:.0} ns per token ({cpu_min:.0}–{cpu_max:.0}), overhead {}; \
+             {:.0} JSON + {:.0} pretty bytes per token; {rounds} rounds of {batch}×{STREAMS}×{TOKENS} tokens",
+            overhead(wall, off.map(|o| median(&o.wall))),
+            overhead(cpu, off.map(|o| median(&o.cpu))),
+            seen.json_bytes as f64 / tokens,
+            seen.pretty_bytes as f64 / tokens,
         );
     }
     println!(

@@ -31,7 +31,8 @@ function request()
   local session = string.format("%08x-%04x-4000-9000-%012x", tid, run, counter)
   local body = '{"task_id":"' .. id .. '","session_id":"' .. session ..
     '","workload":"completion","engine":"mock","model_ref":"mock:tiny","ctx":4096,' ..
-    '"priority":"interactive","max_tokens":' .. max_tokens .. ',"deadline_ms":60000,"prompt":"hi"}'
+    '"priority":"interactive","max_tokens":' .. max_tokens ..
+    ',"deadline_ms":3600000,"prompt":"hi"}'
   return wrk.format("POST", "/v1/tasks", {["Content-Type"] = "application/json"}, body)
 end
 function response(status, headers, body)
@@ -210,7 +211,7 @@ pub fn run(out_dir: &Path, binary: &Path, wait: bool) -> Result<String, String> 
     let refused = Run {
         label: "queue full (4 slots busy, 64 queued)".to_string(),
         seconds: SECONDS / 2,
-        max_tokens: 1000,
+        max_tokens: 100,
         id: 1,
     };
     row(&mut table, &refused, wrk(&full, &script, &refused)?);
@@ -218,12 +219,14 @@ pub fn run(out_dir: &Path, binary: &Path, wait: bool) -> Result<String, String> 
         "**Machine**: {}; {quiet}.\n\n**Method** (`cargo xtask bench admission`): orchestratord's \
          release binary, production logging (both sinks to files, `info`), one mock pool; Debian's \
          `wrk` (1 thread, {CONNECTIONS} keep-alive connections, {SECONDS} s, a Lua script giving \
-         every task and session a new id) posting `POST /v1/tasks` (`max_tokens` 1). Admission \
-         runs: 4 replicas × 64 slots, a queue of 1 000 000, an instant mock (`tokens_per_sec` 0, \
-         one token): admitted tasks run at once and nobody opens their streams. Queue full: 1 \
-         replica × 4 slots held by slow tasks, a queue of 64, `full_policy = \"reject\"`, {} s. \
-         Latency is wrk's, over every response (202 or 429). Cores: CPU time over wall time \
-         (`/proc/<pid>/stat` for the daemon, `getrusage` of children for wrk).\n\n{table}",
+         every task and session a new id) posting `POST /v1/tasks` (`max_tokens` 1, a deadline of \
+         an hour so that admission's start-time prediction refuses none). Admission runs: 4 \
+         replicas × 64 slots, a queue of 1 000 000, an instant mock (`tokens_per_sec` 0, one \
+         token): admitted tasks run at once and nobody opens their streams. Queue full: 1 replica \
+         × 4 slots held by slow tasks (100 tokens at one a second), a queue of 64, \
+         `full_policy = \"reject\"`, {} s. Latency is wrk's, over every response (202 or 429). \
+         Cores: CPU time over wall time (`/proc/<pid>/stat` for the daemon, `getrusage` of \
+         children for wrk).\n\n{table}",
         machine::describe(),
         SECONDS / 2,
     ))

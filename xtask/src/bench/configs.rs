@@ -59,7 +59,8 @@ pub struct MockSpeed {
 /// LiteLLM's proxy configuration: one model, served by the llama-server's OpenAI API.
 pub fn litellm_yaml(engine_url: &str) -> String {
     format!(
-        "model_list:\n  - model_name: {model}\n    litellm_params:\n      model: openai/{model}\n      \
+        "model_list:\n  - model_name: {model}\n    litellm_params:\n      \
+         model: openai/{model}\n      \
          api_base: {engine_url}/v1\n      api_key: none\n",
         model = super::targets::MODEL,
     )

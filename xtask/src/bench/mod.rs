@@ -3,6 +3,7 @@
 //! `target/bench/logs/`.
 
 mod admission;
+mod cluster_sim;
 mod configs;
 mod cpu;
 mod load;
@@ -42,6 +43,8 @@ enum What {
     },
     /// Resident memory per open stream (1 000 slow streams), beside vllm-router's.
     Memory,
+    /// One orchestratord over N pool-managerd daemons of mock pools on loopback.
+    Cluster(cluster_sim::Args),
 }
 
 #[derive(Args)]
@@ -100,6 +103,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let cli = Cli::try_parse_from(std::iter::once("bench".to_string()).chain(args.iter().cloned()))
         .map_err(|e| e.to_string())?;
+    if let Some(What::Cluster(args)) = &cli.what {
+        return cluster_sim::report(args, &out_dir()?);
+    }
     let server = crate::llama_server::ensure()?;
     std::env::set_var("LLORCH_LLAMA_SERVER", &server);
     match cli.what {
@@ -109,6 +115,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             report("admission", |dir, bin| admission::run(dir, bin, !no_wait))
         }
         Some(What::Memory) => report("memory", memory::run),
+        Some(What::Cluster(_)) => Ok(()),
         None => {
             criterion(&[])?;
             relay(&RelayArgs::default())?;

@@ -133,7 +133,8 @@ pub fn run(options: &Options, out_dir: &Path) -> Result<String, String> {
                 }
                 let figures = measure(&runtime, &client, target, engine_pid, work);
                 println!(
-                    "==> {streams} streams, round {round}/{}: {}: {:.0} events/s, TTFT p50 {:.1} ms, {} failed",
+                    "==> {streams} streams, round {round}/{}: {}: {:.0} events/s, \
+                     TTFT p50 {:.1} ms, {} failed",
                     options.rounds,
                     target.name,
                     figures.tokens_per_sec,

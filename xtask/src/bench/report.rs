@@ -119,7 +119,8 @@ fn spread(values: &[f64], decimals: usize) -> String {
 /// tokens/s the others are divided by, round by round.
 pub fn table(rows: &[Row], baseline: usize) -> String {
     let mut out = String::from(
-        "| streams | target | events/s | × direct | TTFT p50 ms | TTFT p99 ms | events of tokens per request | \
+        "| streams | target | events/s | × direct | TTFT p50 ms | TTFT p99 ms | \
+         events of tokens per request | \
          proxy CPU µs/event | engine CPU µs/event | client CPU µs/event (cores) | failed |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
