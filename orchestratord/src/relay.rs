@@ -192,7 +192,9 @@ impl Relay<'_> {
     /// Every N tokens or T ms: a progress line and a `metrics` event.
     fn report_progress(&self, progress: &mut Progress) {
         let config = &self.pool.config;
-        let every_n = progress.tokens_out.is_multiple_of(config.progress_every_tokens);
+        let every_n = progress
+            .tokens_out
+            .is_multiple_of(config.progress_every_tokens);
         let every = Duration::from_millis(config.progress_every_ms);
         if !every_n && progress.last_report.elapsed() < every {
             return;
