@@ -32,7 +32,7 @@ function request()
   local body = '{"task_id":"' .. id .. '","session_id":"' .. session ..
     '","workload":"completion","engine":"mock","model_ref":"mock:tiny","ctx":4096,' ..
     '"priority":"interactive","max_tokens":' .. max_tokens ..
-    ',"deadline_ms":3600000,"prompt":"hi"}'
+    ',"deadline_ms":864000000,"prompt":"hi"}'
   return wrk.format("POST", "/v1/tasks", {["Content-Type"] = "application/json"}, body)
 end
 function response(status, headers, body)
@@ -220,7 +220,7 @@ pub fn run(out_dir: &Path, binary: &Path, wait: bool) -> Result<String, String> 
          release binary, production logging (both sinks to files, `info`), one mock pool; Debian's \
          `wrk` (1 thread, {CONNECTIONS} keep-alive connections, {SECONDS} s, a Lua script giving \
          every task and session a new id) posting `POST /v1/tasks` (`max_tokens` 1, a deadline of \
-         an hour so that admission's start-time prediction refuses none). Admission runs: 4 \
+         ten days so that admission's start-time prediction refuses none). Admission runs: 4 \
          replicas × 64 slots, a queue of 1 000 000, an instant mock (`tokens_per_sec` 0, one \
          token): admitted tasks run at once and nobody opens their streams. Queue full: 1 replica \
          × 4 slots held by slow tasks (100 tokens at one a second), a queue of 64, \

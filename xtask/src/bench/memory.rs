@@ -8,7 +8,7 @@ use super::configs::{mock_pool, MockSpeed};
 use super::load::{self, Call};
 use super::process::Service;
 use super::sse::Events;
-use super::{cpu, orchd, targets};
+use super::{cpu, machine, orchd, targets};
 use futures_util::StreamExt;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -168,13 +168,15 @@ pub fn run(out_dir: &Path, binary: &Path) -> Result<String, String> {
         }
     }
     Ok(format!(
-        "**Method** (`cargo xtask bench memory`): orchestratord's release binary (mimalloc, \
+        "**Machine**: {}.\n\n\
+         **Method** (`cargo xtask bench memory`): orchestratord's release binary (mimalloc, \
          production logging) on a mock pool of 10 replicas × 100 slots (and a queue of 2 048, so \
          the burst of 1 000 admissions is not refused) streaming one token a \
          second; the load client opens {STREAMS} streams (each asks for {TOKENS} tokens), waits \
          until each has had its first token, then 2 s more, and reads `VmRSS`. \"No stream\" is \
          after a warm-up of 16 short streams. vllm-router runs in front of orchestratord's \
-         `/v1/completions` (model `mock`).\n\n{table}"
+         `/v1/completions` (model `mock`).\n\n{table}",
+        machine::describe()
     ))
 }
 

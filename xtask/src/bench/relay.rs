@@ -167,7 +167,8 @@ fn method(options: &Options, quiet: &str, took: Duration) -> String {
          `SLOG_LEVEL=info`, JSON and pretty each to a file); vllm-router ({router}) and LiteLLM's \
          proxy ({litellm}) run with their defaults from venvs outside the work tree. Each request \
          asks for {tokens} tokens of `\"{prompt}\"` at temperature 0; OpenAI-shaped targets get \
-         the same `POST /v1/completions` body (`stream: true`, `max_tokens`), the task API a \
+         the same `POST /v1/completions` body (`stream: true`, `stream_options.include_usage`, \
+         `max_tokens`), the task API a \
          `POST /v1/tasks` then `GET /v1/tasks/{{id}}/stream`. The load client is Rust (tokio \
          current-thread runtime, reqwest, a new connection per request for every target), in \
          xtask's process. Concurrency: {concurrency}; {rounds} rounds per concurrency, targets \
@@ -179,9 +180,9 @@ fn method(options: &Options, quiet: &str, took: Duration) -> String {
          over its wall time; TTFT is \
          from the request's start (the `POST /v1/tasks` for the task API) to the first token, \
          p50 and p99 over a round's requests (nearest rank). × direct is the ratio to the \
-         direct `/v1/completions` row of the same round. CPU µs/token: `utime + stime` \
+         direct `/v1/completions` row of the same round. CPU µs/event: `utime + stime` \
          (`/proc/<pid>/stat`, 10 ms ticks) of the proxy's and the engine's process trees during \
-         the round over the tokens delivered; the client's from `getrusage`, with the cores it \
+         the round over the events delivered; the client's from `getrusage`, with the cores it \
          kept busy. Every cell: median over rounds (min–max).\n",
         machine = machine::describe(),
         took = took.as_secs(),
