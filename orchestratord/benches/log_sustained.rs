@@ -22,7 +22,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logging::{keys, JobContext, PoolContext};
 use slog::{info, Logger};
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use support::ProductionLog;
 
@@ -30,7 +30,14 @@ use support::ProductionLog;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Records per run: 15 times the log channel, so the run is mostly in the steady state.
-const RECORDS: usize = 500_000;
+static RECORDS: LazyLock<usize> = LazyLock::new(|| {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs each row once, smaller.
+    if std::env::args().any(|a| a == "--bench") {
+        500_000
+    } else {
+        20_000
+    }
+});
 /// Jobs narrating at once, and the records of each.
 const AT_ONCE: usize = 16;
 const PER_JOB: usize = 12;
@@ -155,7 +162,7 @@ fn sustained(c: &mut Criterion) {
     let mut group = c.benchmark_group("log_sustained_info_both_to_files_story_tap");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(15));
-    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.throughput(Throughput::Elements(*RECORDS as u64));
 
     let log = support::production_log();
     let jobs = job_loggers(&log.log);
@@ -166,9 +173,9 @@ fn sustained(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
-                for from in (0..RECORDS).step_by(BURST) {
+                for from in (0..*RECORDS).step_by(BURST) {
                     let started = Instant::now();
-                    let calls = log_range(&jobs, from, (from + BURST).min(RECORDS));
+                    let calls = log_range(&jobs, from, (from + BURST).min(*RECORDS));
                     spent += started.elapsed();
                     assert!(log.guard.flush(Duration::from_secs(60)), "flushed");
                     seen.lock().unwrap().calls.extend(calls);
@@ -190,7 +197,7 @@ fn sustained(c: &mut Criterion) {
     let seen = Mutex::new(Seen::default());
     group.measurement_time(Duration::from_secs(15));
     group.bench_function("sustained/1_thread", |b| {
-        b.iter_custom(|iters| timed_runs(&log, &seen, iters, || log_range(&jobs, 0, RECORDS)))
+        b.iter_custom(|iters| timed_runs(&log, &seen, iters, || log_range(&jobs, 0, *RECORDS)))
     });
     report("sustained/1_thread", &log, seen.into_inner().unwrap());
     drop((jobs, log));
@@ -204,16 +211,16 @@ fn sustained(c: &mut Criterion) {
         .expect("a runtime");
     let on_runtime = || {
         runtime.block_on(async {
-            let tasks: Vec<_> = (0..RECORDS)
+            let tasks: Vec<_> = (0..*RECORDS)
                 .step_by(PER_TASK)
                 .map(|from| {
                     let jobs = jobs.clone();
                     tokio::spawn(
-                        async move { log_range(&jobs, from, (from + PER_TASK).min(RECORDS)) },
+                        async move { log_range(&jobs, from, (from + PER_TASK).min(*RECORDS)) },
                     )
                 })
                 .collect();
-            let mut calls = Vec::with_capacity(RECORDS);
+            let mut calls = Vec::with_capacity(*RECORDS);
             for task in tasks {
                 calls.extend(task.await.expect("a logging task"));
             }

@@ -8,10 +8,12 @@
 //! flushing what it logged.
 //!
 //! `NARRATION_LEVELS=trace` runs one level only (the daemon then starts at that level: one
-//! configuration per process). After criterion's figures, `INTERLEAVED` rounds alternate the
-//! levels and print per-token medians and the overhead against `off`, which is robust to a
-//! machine whose load changes during the run. Run: `cargo bench -p orchestratord --bench
-//! narration_overhead`.
+//! configuration per process). After criterion's figures (levels one after the other),
+//! `INTERLEAVED` rounds alternate the levels and print, per level, the median wall time and the
+//! median CPU time of the whole process per token, and their overhead against `off`: the CPU
+//! figure is the one a shared machine disturbs least. A filter that matches no criterion
+//! function (`-- --bench interleaved-only`) runs the interleaved rounds alone. Run: `cargo bench
+//! -p orchestratord --bench narration_overhead`.
 
 mod support;
 
