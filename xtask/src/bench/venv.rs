@@ -2,8 +2,7 @@
 //! the work tree (`$LLORCH_CACHE/venv-bench-router`, `…/venv-bench-litellm`, default
 //! `~/.cache/llama-orch`), installed from PyPI at a pinned version only when missing.
 
-use crate::run;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A PyPI tool: its venv folder, the requirement installed, the program it brings.
 pub struct Tool {
@@ -27,52 +26,13 @@ pub const LITELLM: Tool = Tool {
     program: "litellm",
 };
 
-fn has_program(program: &std::path::Path) -> bool {
-    std::process::Command::new(program)
-        .arg("--help")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// The tool's program, installing its venv first when the program does not answer `--help`.
+/// The tool's program, installing its venv first (`crate::venv`) when the program does not
+/// answer `--help`.
 pub fn ensure(tool: &Tool) -> Result<PathBuf, String> {
-    let venv = engine_provisioner::cache_dir().join(tool.venv);
-    let program = venv.join("bin").join(tool.program);
-    if has_program(&program) {
-        return Ok(program);
-    }
-    let target = venv.to_string_lossy().into_owned();
-    let make = || {
-        run(
-            "python venv",
-            "python3",
-            &["-m", "venv", "--clear", &target],
-        )
-    };
-    if make().is_err() {
-        println!("==> installing python3-venv from Debian");
-        crate::packages::apt_install(&["python3-venv"])?;
-        make()?;
-    }
-    let pip = venv.join("bin/pip").to_string_lossy().into_owned();
-    run(
-        &format!("install {}", tool.requirement),
-        &pip,
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            tool.requirement,
-        ],
-    )?;
-    if has_program(&program) {
-        Ok(program)
-    } else {
-        Err(format!(
-            "{}: `{} --help` still fails after installing {}",
-            target, tool.program, tool.requirement
-        ))
-    }
+    let program = |venv: &Path| venv.join("bin").join(tool.program);
+    let what = format!("`{} --help`", tool.program);
+    let venv = crate::venv::ensure(tool.venv, &[tool.requirement], &what, |venv| {
+        crate::venv::succeeds(&program(venv), &["--help"])
+    })?;
+    Ok(program(&venv))
 }
