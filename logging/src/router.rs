@@ -1,12 +1,14 @@
-//! The caller side of the async channel. When the channel is full, info and above wait for room
+//! The caller side of the async channel: each record is stamped with the time of the call (its
+//! `ts`, however late the worker writes it), and when the channel is full, info and above wait for room
 //! a short, bounded time (on async runtime threads without ever sleeping); debug and trace are
 //! dropped at once. Every loss is counted, and narrated as a warning as soon as the channel has
 //! room again. The channel only fills when the worker cannot format as fast as records arrive:
 //! the worker never waits on an output (see `output.rs`).
 
+use crate::flatten::CallTime;
 use crate::keys;
 use crate::stats::{LogStats, LossReason, ALL_SINKS};
-use slog::{Drain, Level, OwnedKVList, Record};
+use slog::{BorrowedKV, Drain, Level, OwnedKVList, Record, RecordStatic};
 use slog_async::{AsyncCore, AsyncError};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -210,6 +212,13 @@ impl Drain for Router {
     type Err = slog::Never;
 
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        let stamp = (record.kv(), CallTime::now());
+        let statics = RecordStatic {
+            location: record.location(),
+            tag: record.tag(),
+            level: record.level(),
+        };
+        let record = &Record::new(&statics, record.msg(), BorrowedKV(&stamp));
         if record.level().is_at_least(Level::Info) {
             if !self.send_lossless(record, values) {
                 return Ok(());

@@ -298,3 +298,49 @@ fn the_level_changes_at_runtime() {
 fn trace_is_compiled_in() {
     assert_eq!(slog::__slog_static_max_level(), slog::FilterLevel::Trace);
 }
+
+/// A tap that holds the worker on its first record until the test opens the gate (at most 10 s).
+struct Gate(std::sync::mpsc::Receiver<()>, bool);
+
+impl logging::NarrationTap for Gate {
+    fn narrate(&mut self, _: &logging::FlatRecord) {
+        if !std::mem::replace(&mut self.1, true) {
+            let _ = self.0.recv_timeout(std::time::Duration::from_secs(10));
+        }
+    }
+}
+
+fn parsed_ts(line: &Line) -> time::OffsetDateTime {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(line.str("ts"), rfc3339).unwrap()
+}
+
+#[test]
+fn a_records_time_is_when_it_was_logged_not_when_the_worker_wrote_it() {
+    let (open, gate) = std::sync::mpsc::channel();
+    let (builder, json, _) = builder(LogFormat::Json, "info");
+    let (root, guard) = builder.tap(Gate(gate, false)).build().unwrap();
+    info!(root, "Holds the worker");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let before = time::OffsetDateTime::now_utc();
+    info!(root, "Logged while the worker is held");
+    let after = time::OffsetDateTime::now_utc();
+    // The worker writes the second record only now, after `after`.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    open.send(()).unwrap();
+    drop(guard);
+
+    let lines: Vec<Line> = json.lines().iter().map(|l| Line::parse(l)).collect();
+    let held = lines
+        .iter()
+        .find(|l| l.str("msg") == "Logged while the worker is held")
+        .expect("the second record");
+    let at = parsed_ts(held);
+    // `ts` has microseconds: truncated, it may fall just before `before`.
+    let before = before - time::Duration::microseconds(1);
+    assert!(before <= at && at <= after, "{before} <= {at} <= {after}");
+    assert!(
+        held.get("llorch_call_time_ns").is_none(),
+        "the stamp is not a field"
+    );
+}

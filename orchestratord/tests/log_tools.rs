@@ -10,7 +10,6 @@ mod support;
 use logging::{LevelSpec, LogConfig, LogFormat, LoggerBuilder};
 use orchestratord::story::StoryIndex;
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -37,8 +36,7 @@ fn tool(test: &str, name: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|path| path.is_file());
     if found.is_none() {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "skipped: {test}: {name} is not installed");
+        engine_fixtures::skip(test, &format!("{name} is not installed"));
     }
     found
 }

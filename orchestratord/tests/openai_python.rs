@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -24,12 +23,11 @@ fn python_with_openai() -> Option<PathBuf> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !importable {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "skipped: {TEST}: {} has no `openai` package (cargo xtask ci installs it)",
+        let why = format!(
+            "{} has no `openai` package (cargo xtask ci installs it)",
             python.display()
         );
+        engine_fixtures::skip(TEST, &why);
         return None;
     }
     Some(python)

@@ -266,6 +266,7 @@ fn an_open_bind_without_a_token_or_open_engines_without_a_key_are_refused() {
 
 #[test]
 fn a_mock_engines_injected_fault_reaches_its_http_clients() {
+    // narration: replica.mock_failed
     let config = format!(
         "[server]\naddr = \"127.0.0.1:0\"\n{MOCK_POOL}[pools.mock]\ntokens_per_sec = 0\n\
          fault = {{ kind = \"fail_mid_stream\", after_tokens = 3 }}\n"
@@ -288,6 +289,13 @@ fn a_mock_engines_injected_fault_reaches_its_http_clients() {
     assert!(chunks[..3].iter().all(|c| c["stop"] == false));
     let error = chunks[3]["error"]["message"].as_str().unwrap();
     assert!(error.contains("failed after 3 tokens"), "{error}");
+    // Told on the node, under ids it could not read from this request: "unknown".
+    let failed = find(
+        &daemon.log(),
+        "Job 'unknown' failed on this mock engine after 3 tokens",
+        10,
+    );
+    assert_eq!(failed["error_kind"], "WORKER_RESET");
     // SAFETY: a signal to the daemon this test started.
     assert_eq!(
         unsafe { libc::kill(daemon.child.id() as i32, libc::SIGTERM) },

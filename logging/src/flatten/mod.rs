@@ -9,6 +9,29 @@ use crate::redact::{SensitiveKeyCache, REDACTED};
 use slog::{Key, Level, OwnedKVList, Record, Serializer, KV};
 use std::fmt::{self, Write};
 
+/// The key of the time a record was logged at, stamped by the caller's side of the async
+/// channel ([`CallTime`]); it sets the record's time and is not a field.
+const CALL_TIME: &str = "llorch_call_time_ns";
+
+/// The time of the call, so that a record's `ts` is when it was logged, not when the worker got
+/// to it: records of two daemons merged by time keep the order of what happened.
+pub(crate) struct CallTime(u64);
+
+impl CallTime {
+    pub(crate) fn now() -> CallTime {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        CallTime(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+impl KV for CallTime {
+    fn serialize(&self, _: &Record, serializer: &mut dyn Serializer) -> slog::Result {
+        serializer.emit_u64(CALL_TIME, self.0)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Slot {
     Text(u32, u32),
@@ -254,6 +277,12 @@ impl Serializer for Collector<'_> {
         self.push_text(key, format_args!("{val}"))
     }
     fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
+        if key == CALL_TIME {
+            if let Ok(time) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(val)) {
+                self.flat.time = time;
+            }
+            return Ok(());
+        }
         self.push(key, Slot::U64(val))
     }
     fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {

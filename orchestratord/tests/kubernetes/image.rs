@@ -116,15 +116,11 @@ fn pool_managerd_takes_the_arguments_its_pod_gives() {
     };
     // Built beside orchestratord by `cargo test --workspace` (cargo xtask ci), not by this crate's
     // tests alone.
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_orchestratord")).with_file_name("pool-managerd");
-    if !binary.is_file() {
-        let why = format!(
-            "{} is not built (cargo build -p pool-managerd)",
-            binary.display()
-        );
-        k8s::skip(&format!("{}::{test}", module_path!()), &why);
+    let test = format!("{}::{test}", module_path!());
+    let own = env!("CARGO_BIN_EXE_orchestratord");
+    let Some(binary) = engine_fixtures::sibling_binary(own, "pool-managerd", &test) else {
         return;
-    }
+    };
     for rendered in all {
         check_flags(rendered, POOLD.0, POOLD.1, &binary);
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pool-managerd");
+pub const BIN: &str = env!("CARGO_BIN_EXE_pool-managerd");
 
 /// An answer: status and body (chunked bodies decoded).
 pub struct Answer {
@@ -45,14 +45,30 @@ pub fn request(
     bearer: Option<&str>,
     body: Option<&str>,
 ) -> Answer {
+    let authorization = bearer.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = authorization
+        .iter()
+        .map(|value| ("Authorization", value.as_str()))
+        .collect();
+    request_with(addr, method, path, &headers, body)
+}
+
+/// [`request`] with any `headers`.
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Answer {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = bearer {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     let body = body.unwrap_or("");
     head.push_str(&format!(
@@ -124,6 +140,11 @@ impl Daemon {
         self.dir.path().join("narration.jsonl")
     }
 
+    /// Its stdout: the JSON lines a cluster's log collector would pick up.
+    pub fn stdout(&self) -> std::path::PathBuf {
+        self.dir.path().join("stdout")
+    }
+
     /// Everything the daemon wrote: stdout, stderr and its log file.
     pub fn output(&self) -> String {
         ["stdout", "stderr", "narration.jsonl"]
@@ -152,11 +173,17 @@ impl Drop for Daemon {
 
 /// Starts the daemon on `config` with the given environment (secrets only when given).
 pub fn start(config: &str, env: &[(&str, &str)]) -> Daemon {
+    start_binary(Path::new(BIN), config, env)
+}
+
+/// Starts the daemon `binary` (pool-managerd, or orchestratord beside it) on `config`, logging
+/// JSON, with the given environment (secrets only when given).
+pub fn start_binary(binary: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pools.toml");
+    let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
     let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(binary);
     command
         .args(["--config", path.to_str().unwrap()])
         .env("LLORCH_LOG_FORMAT", "json")
@@ -165,6 +192,7 @@ pub fn start(config: &str, env: &[(&str, &str)]) -> Daemon {
         .env_remove("SLOG_LEVEL")
         .env_remove("AUTH_TOKEN")
         .env_remove("ENGINE_API_KEY")
+        .env_remove("POOL_MANAGERD_TOKEN")
         .env_remove("POD_IP")
         .stdin(Stdio::null())
         .stdout(file("stdout"))

@@ -16,6 +16,24 @@ pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// closes a keep-alive connection idle for 5 s, and reusing one it closed fails the request.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The header that carries the caller's correlation id to an engine.
+pub const CORRELATION_HEADER: &str = "X-Correlation-Id";
+/// The header that carries the job id to an engine (a pool-managerd mock engine narrates it).
+pub const JOB_HEADER: &str = "X-Job-Id";
+
+/// A request to an engine that carries the job's ids, so that a daemon serving the engine (a
+/// pool-managerd mock engine) tells its part of the job's story under the same ids.
+pub trait Tagged {
+    fn tagged(self, request: &crate::SubmitRequest) -> Self;
+}
+
+impl Tagged for reqwest::RequestBuilder {
+    fn tagged(self, request: &crate::SubmitRequest) -> Self {
+        self.header(CORRELATION_HEADER, &request.correlation_id)
+            .header(JOB_HEADER, &request.job_id)
+    }
+}
+
 /// A client with the shared connect timeout and keep-alive pool.
 pub fn client() -> reqwest::Client {
     client_with(reqwest::header::HeaderMap::new())

@@ -7,7 +7,9 @@ pub mod held;
 mod llama_server;
 mod pool_toml;
 pub mod protocol;
+mod skip;
 
 pub use gguf::tiny_model;
 pub use llama_server::{free_port, http_status, llama_server_binary, LlamaServer};
 pub use pool_toml::PoolToml;
+pub use skip::{sibling_binary, skip};

@@ -4,6 +4,7 @@
 
 mod chat;
 
+use adapter_api::http::Tagged;
 use adapter_api::{
     AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
 };
@@ -149,7 +150,7 @@ impl WorkerAdapter for LlamaCppAdapter {
                 // A fresh connection per generation: llama-server's HTTP threads are not held by
                 // idle keep-alive connections, and a connection it closed is never reused.
                 .header(reqwest::header::CONNECTION, "close")
-                .header("X-Correlation-Id", &request.correlation_id)
+                .tagged(&request)
                 .json(&body)
                 .send()
                 .await

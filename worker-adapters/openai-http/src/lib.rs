@@ -2,6 +2,7 @@
 //! latter for a client's chat messages), `/v1/models` for liveness, an optional API key (never
 //! logged, never in an error).
 
+use adapter_api::http::Tagged;
 use adapter_api::{
     AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
 };
@@ -197,7 +198,7 @@ impl WorkerAdapter for OpenAiAdapter {
             request.write_sampling(&mut body);
             let response = self
                 .authorized(self.client.post(format!("{}{path}", self.base)))
-                .header("X-Correlation-Id", &request.correlation_id)
+                .tagged(&request)
                 .json(&body)
                 .send()
                 .await

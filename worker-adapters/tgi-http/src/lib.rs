@@ -1,6 +1,7 @@
 //! Hugging Face text-generation-inference: `/health`, `/info` (version), and `/generate_stream`
 //! StreamResponse events (`token`, and on the last one `generated_text` + `details`).
 
+use adapter_api::http::Tagged;
 use adapter_api::{
     AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
 };
@@ -115,7 +116,7 @@ impl WorkerAdapter for TgiAdapter {
             let response = self
                 .client
                 .post(format!("{}/generate_stream", self.base))
-                .header("X-Correlation-Id", &request.correlation_id)
+                .tagged(&request)
                 .json(&serde_json::json!({ "inputs": request.prompt, "parameters": parameters }))
                 .send()
                 .await

@@ -2,6 +2,7 @@
 //! generate extension's `/v2/models/{model}/generate_stream` (one `text_output` per event).
 //! The extension carries no finish reason: a run that produced `max_tokens` ended at max_tokens.
 
+use adapter_api::http::Tagged;
 use adapter_api::{
     AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
 };
@@ -94,7 +95,7 @@ impl WorkerAdapter for TritonAdapter {
             let response = self
                 .client
                 .post(url)
-                .header("X-Correlation-Id", &request.correlation_id)
+                .tagged(&request)
                 .json(&body)
                 .send()
                 .await

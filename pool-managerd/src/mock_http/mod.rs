@@ -5,6 +5,8 @@
 //! key. Tokens, speed and injected faults are the mock engine's; a completion holds a slot of
 //! the replica while it runs (its `busy`, which the stop waits on).
 
+mod serving;
+
 use crate::pool::ManagedPool;
 use crate::replica::{Generation, Replica};
 use adapter_api::{AdapterError, EngineEvent, SubmitRequest};
@@ -18,6 +20,7 @@ use llorch_api_types::StopReason;
 use logging::Secret;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use serving::{JobIds, Serving};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -212,14 +215,10 @@ async fn completion(
         Ok(asked) => asked,
         Err(e) => return engine_error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")),
     };
-    let correlation_id = headers
-        .get("x-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let ids = JobIds::of(&headers);
     let request = SubmitRequest {
-        job_id: correlation_id.clone(),
-        correlation_id,
+        job_id: ids.job_id.clone(),
+        correlation_id: ids.correlation_id.clone(),
         prompt: asked.prompt,
         messages: None,
         // llama-server: a negative n_predict means "until the end"; the mock's token_count bounds it.
@@ -232,19 +231,26 @@ async fn completion(
         top_p: asked.top_p,
         stop: asked.stop,
     };
+    let mut serving = Serving::start(&replica.log, ids, request.max_tokens);
     // Held while the generation runs: the replica's busy slots (the engines' `/slots`).
     let lease = replica.try_lease(Arc::new(tokio::sync::Notify::new()));
-    let events = match replica.adapter.submit(request, replica.log.clone()).await {
+    let events = match replica.adapter.submit(request, serving.log.clone()).await {
         Ok(events) => events,
-        Err(e) => return engine_error(StatusCode::INTERNAL_SERVER_ERROR, &e.message),
+        Err(e) => {
+            serving.failed(&e);
+            return engine_error(StatusCode::INTERNAL_SERVER_ERROR, &e.message);
+        }
     };
-    if !asked.stream {
-        return Json(collected(events).await).into_response();
-    }
-    let chunks = events.map(move |event| {
+    let observed = events.map(move |event| {
         let _slot = &lease;
-        Ok::<_, std::convert::Infallible>(format!("data: {}\n\n", chunk(event)))
+        serving.saw(&event);
+        event
     });
+    if !asked.stream {
+        return Json(collected(observed).await).into_response();
+    }
+    let chunks = observed
+        .map(|event| Ok::<_, std::convert::Infallible>(format!("data: {}\n\n", chunk(event))));
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .body(axum::body::Body::from_stream(chunks))
@@ -279,7 +285,9 @@ fn stop_type(reason: StopReason) -> &'static str {
 }
 
 /// A whole generation as one answer (`"stream": false`).
-async fn collected(mut events: adapter_api::TokenStream) -> Value {
+async fn collected(
+    mut events: impl futures_util::Stream<Item = Result<EngineEvent, AdapterError>> + Unpin,
+) -> Value {
     let mut content = String::new();
     while let Some(event) = events.next().await {
         match chunk(event) {
