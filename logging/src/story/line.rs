@@ -1,0 +1,88 @@
+//! A story record as one compact JSON object (`ts`, `level`, `msg`, then the record's fields in
+//! order), written straight from the flattened record. The tap runs on the logging worker for
+//! every record of a job, pool or replica: building a `serde_json::Map` of ~20 owned fields
+//! there was the largest cost of narration at info (BENCHMARKS.md, narration overhead).
+
+use crate::{keys, FieldValue, FlatRecord};
+use std::io::Write;
+
+/// `record` as a JSON object into `out` (cleared first); `ts` is its time, already rendered.
+pub(super) fn write(out: &mut Vec<u8>, record: &FlatRecord, ts: &str) {
+    out.clear();
+    out.push(b'{');
+    string_field(out, keys::TS, ts);
+    out.push(b',');
+    string_field(out, keys::LEVEL, crate::level_word(record.level()));
+    out.push(b',');
+    string_field(out, keys::MSG, record.msg());
+    for (key, value) in record.fields() {
+        out.push(b',');
+        string(out, key);
+        out.push(b':');
+        match value {
+            FieldValue::Str(text) => string(out, text),
+            FieldValue::U64(v) => {
+                let _ = write!(out, "{v}");
+            }
+            FieldValue::I64(v) => {
+                let _ = write!(out, "{v}");
+            }
+            // serde_json writes a non-finite float as null, as the JSON sink does.
+            FieldValue::F64(v) => {
+                let _ = serde_json::to_writer(&mut *out, &v);
+            }
+            FieldValue::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
+            FieldValue::Null => out.extend_from_slice(b"null"),
+        }
+    }
+    out.push(b'}');
+}
+
+fn string_field(out: &mut Vec<u8>, key: &str, value: &str) {
+    string(out, key);
+    out.push(b':');
+    string(out, value);
+}
+
+/// `text` as a JSON string, escaped by serde_json (writing to a `Vec` cannot fail).
+fn string(out: &mut Vec<u8>, text: &str) {
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::story::StoryIndex;
+    use serde_json::{json, Value};
+    use slog::{info, o};
+
+    #[test]
+    fn a_record_reads_back_with_its_fields_in_order_and_its_text_escaped() {
+        let index = StoryIndex::default();
+        let (log, _capture) = crate::Capture::logger_with_taps(vec![index.tap()]);
+        let log = log.new(o!("job_id" => "job-1", "pool_id" => "p"));
+        info!(log, "Said \"hi\"\n\ton \u{1b}[31m"; "n" => 7u64, "neg" => -3i64, "rate" => 1.5f64,
+            "nan" => f64::NAN, "ok" => true, "none" => Option::<u64>::None);
+        let story = index.story("job-1").expect("a story");
+        let record = story[0].as_object().expect("an object");
+        let keys: Vec<&str> = record.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["ts", "level", "msg", "job_id", "pool_id", "n", "neg", "rate", "nan", "ok", "none"]
+        );
+        assert_eq!(record["msg"], "Said \"hi\"\n\ton \u{1b}[31m");
+        assert_eq!(record["level"], "info");
+        assert!(record["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+        let values: Vec<&Value> = keys[3..].iter().map(|k| &record[*k]).collect();
+        let expected = [
+            json!("job-1"),
+            json!("p"),
+            json!(7),
+            json!(-3),
+            json!(1.5),
+            Value::Null,
+            json!(true),
+            Value::Null,
+        ];
+        assert_eq!(values, expected.iter().collect::<Vec<_>>());
+    }
+}
