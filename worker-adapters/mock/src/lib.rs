@@ -76,23 +76,30 @@ impl MockEngine {
         MockEngine { config }
     }
 
-    fn tokens(&self, request: &SubmitRequest) -> Vec<String> {
+    /// How many tokens a job produces, and the offset of its first word.
+    fn plan(&self, request: &SubmitRequest) -> (u32, usize) {
         let seed = request.seed.unwrap_or(0).unsigned_abs() as usize;
-        let n = self.config.token_count.min(request.max_tokens);
-        (0..n as usize)
-            .map(|i| WORDS[(i + seed) % WORDS.len()].to_string())
-            .collect()
+        (self.config.token_count.min(request.max_tokens), seed)
     }
 }
 
+/// A job's run. Tokens are made one at a time: a long job holds no list of its tokens (a job
+/// that asked for 4 096 once held 4 096 strings, most of the memory of an open stream).
 struct Run {
-    tokens: Vec<String>,
+    count: u32,
+    seed: usize,
     next: u32,
     stop_reason: StopReason,
     interval: Duration,
     first_delay: Duration,
     fault: Option<Fault>,
     ended: bool,
+}
+
+impl Run {
+    fn token(&self, i: u32) -> String {
+        WORDS[(i as usize + self.seed) % WORDS.len()].to_string()
+    }
 }
 
 impl WorkerAdapter for MockEngine {
@@ -135,20 +142,21 @@ impl WorkerAdapter for MockEngine {
                     true,
                 ));
             }
-            let tokens = self.tokens(&request);
-            let stop_reason = if (tokens.len() as u32) < self.config.token_count {
+            let (count, seed) = self.plan(&request);
+            let stop_reason = if count < self.config.token_count {
                 StopReason::MaxTokens
             } else {
                 StopReason::Eos
             };
-            debug!(log, "Mock engine accepted the job; it will produce {} tokens", tokens.len();
+            debug!(log, "Mock engine accepted the job; it will produce {} tokens", count;
                 keys::MAX_TOKENS => request.max_tokens);
             let interval = match self.config.tokens_per_sec {
                 0 => Duration::ZERO,
                 rate => Duration::from_secs_f64(1.0 / f64::from(rate)),
             };
             let run = Run {
-                tokens,
+                count,
+                seed,
                 next: 0,
                 stop_reason,
                 interval,
@@ -176,7 +184,7 @@ impl WorkerAdapter for MockEngine {
                     }
                     _ => {}
                 }
-                if i as usize == run.tokens.len() {
+                if i == run.count {
                     run.ended = true;
                     let end = EngineEvent::End {
                         tokens_in: None,
@@ -194,7 +202,7 @@ impl WorkerAdapter for MockEngine {
                     tokio::time::sleep(delay).await;
                 }
                 run.next += 1;
-                let text = std::mem::take(&mut run.tokens[i as usize]);
+                let text = run.token(i);
                 Some((Ok(EngineEvent::Token { text, index: i }), run))
             });
             Ok(adapter_api::narrated(

@@ -7,8 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// `cargo build --release -p orchestratord`; the path of the binary it built.
+/// `cargo build --release -p orchestratord`; the path of the binary it built (or the binary
+/// `LLORCH_BENCH_ORCHESTRATORD` names, for a before/after row).
 pub fn build() -> Result<PathBuf, String> {
+    // A before/after row: the same bench on a binary built from another commit.
+    if let Some(binary) = std::env::var_os("LLORCH_BENCH_ORCHESTRATORD") {
+        println!(
+            "==> orchestratord: {} (LLORCH_BENCH_ORCHESTRATORD)",
+            Path::new(&binary).display()
+        );
+        return Ok(PathBuf::from(binary));
+    }
     println!("==> build: cargo build --release -p orchestratord");
     let output = Command::new("cargo")
         .args([
