@@ -57,6 +57,8 @@ struct Story {
     full: Option<String>,
     /// When the last record not kept was narrated, so the note is shaped like every record.
     last_omitted_ts: String,
+    /// Its place in `Stories::order`: an entry with another number is of a story forgotten since.
+    seq: u64,
 }
 
 impl Story {
@@ -91,9 +93,13 @@ impl Story {
     }
 }
 
+/// Stories, and the order they began in (oldest first) for eviction. Forgetting a story leaves
+/// its entry in `order` to be skipped when it comes up: a forget costs a map removal, not a scan
+/// of every story under the lock the log worker needs for each record.
 struct Stories {
     jobs: HashMap<String, Story>,
-    order: VecDeque<String>,
+    order: VecDeque<(u64, String)>,
+    next_seq: u64,
     bytes: usize,
     limits: Limits,
 }
@@ -103,6 +109,7 @@ impl Stories {
         Stories {
             jobs: HashMap::new(),
             order: VecDeque::new(),
+            next_seq: 0,
             bytes: 0,
             limits,
         }
@@ -114,18 +121,34 @@ impl Stories {
         }
     }
 
+    /// Removes the story `entry` of `order` stands for, unless it was forgotten since.
+    fn evict(&mut self, (seq, job_id): (u64, String)) {
+        if self.jobs.get(&job_id).is_some_and(|story| story.seq == seq) {
+            self.remove(&job_id);
+        }
+    }
+
     fn record(&mut self, job_id: &str, line: Arc<str>, ts: &str) {
         let size = line.len() + RECORD_OVERHEAD;
         if !self.jobs.contains_key(job_id) {
             if self.order.len() >= self.limits.stories {
                 if let Some(oldest) = self.order.pop_front() {
-                    self.remove(&oldest);
+                    self.evict(oldest);
                 }
             }
-            self.order.push_back(job_id.to_string());
+            self.next_seq += 1;
+            let seq = self.next_seq;
+            self.order.push_back((seq, job_id.to_string()));
+            let story = Story {
+                seq,
+                ..Story::default()
+            };
+            self.jobs.insert(job_id.to_string(), story);
         }
         let per_job = self.limits.per_job;
-        let story = self.jobs.entry(job_id.to_string()).or_default();
+        let Some(story) = self.jobs.get_mut(job_id) else {
+            return;
+        };
         if story.full.is_none() {
             if story.records.len() >= self.limits.records {
                 story.full = Some(format!("{}-record", self.limits.records));
@@ -143,11 +166,11 @@ impl Stories {
         self.bytes += size;
         while self.bytes > self.limits.total {
             // The job being written is the newest narration; older whole jobs go first.
-            let Some(at) = self.order.iter().position(|id| id != job_id) else {
+            let Some(at) = self.order.iter().position(|(_, id)| id != job_id) else {
                 break;
             };
             if let Some(oldest) = self.order.remove(at) {
-                self.remove(&oldest);
+                self.evict(oldest);
             }
         }
     }
@@ -222,7 +245,6 @@ impl StoryIndex {
         for id in job_ids {
             stories.remove(id);
         }
-        stories.order.retain(|id| !job_ids.contains(id));
     }
 
     fn record(&self, job_id: &str, line: Arc<str>, ts: &str) {

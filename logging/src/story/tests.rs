@@ -109,3 +109,20 @@ fn forgetting_a_job_gives_its_bytes_back() {
     index.forget(&["job-1".to_string()]);
     assert_eq!(index.bytes(), 0);
 }
+
+#[test]
+fn a_forgotten_story_makes_room_without_evicting_a_live_one() {
+    let index = StoryIndex::with_limits(Limits { stories: 2, ..JOBS });
+    let log = logger(&index);
+    narrate(&log, "job-a", 1, 10);
+    index.forget(&["job-a".to_string()]);
+    // job-a again: a new story, while the forgotten one's place is still in the order.
+    narrate(&log, "job-a", 2, 10);
+    narrate(&log, "job-b", 1, 10);
+    assert_eq!(index.story("job-a").map(|s| s.len()), Some(2));
+    assert_eq!(index.story("job-b").map(|s| s.len()), Some(1));
+    // Now the order is full of live stories: the oldest goes.
+    narrate(&log, "job-c", 1, 10);
+    assert!(index.story("job-a").is_none());
+    assert!(index.story("job-b").is_some() && index.story("job-c").is_some());
+}
