@@ -1,7 +1,9 @@
 //! Test support for this crate's tests and its clients' (the CLI's): a daemon per test on an
 //! ephemeral loopback port, narrating into a capture logger that also feeds the story index;
 //! requests to it (`http`), its SSE answers read with every wait bounded (`sse`), and the JSON
-//! lines a log holds (`json_lines`). Built only with the `testing` feature.
+//! lines a log holds (`json_lines`). A failing test's narration is kept in a file
+//! ([`keep_if_failing`], as Dropshot's `LogContext` keeps a failed test's log). Built only with
+//! the `testing` feature.
 
 mod http;
 mod json_lines;
@@ -13,6 +15,7 @@ pub use sse::{data_lines, pump_events, read_events, Sse};
 use crate::config::Config;
 use crate::state::AppState;
 use logging::{Capture, CapturedRecord};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +100,48 @@ async fn start_options(
         client: reqwest::Client::new(),
         stop: Some(stop_tx),
         served: Some(served),
+    }
+}
+
+/// Where a failed test's narration is kept: `$LLORCH_TEST_LOGS`, else `llama-orch-test-logs` in
+/// the temporary directory.
+pub fn kept_logs_dir() -> std::path::PathBuf {
+    std::env::var_os("LLORCH_TEST_LOGS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("llama-orch-test-logs"))
+}
+
+/// Writes `text` to `<kept_logs_dir>/<test>-<pid>.log` when the current test is failing, and
+/// says where on stderr (libtest shows it with the failure); a passing test keeps nothing.
+pub fn keep_if_failing(what: &str, text: impl FnOnce() -> String) {
+    if !std::thread::panicking() {
+        return;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .replace("::", "-");
+    let dir = kept_logs_dir();
+    let path = dir.join(format!("{test}-{what}-{}.log", std::process::id()));
+    let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text()));
+    let mut stderr = std::io::stderr().lock();
+    let _ = match written {
+        Ok(()) => writeln!(
+            stderr,
+            "the failed test's {what} narration is kept in {}",
+            path.display()
+        ),
+        Err(e) => writeln!(
+            stderr,
+            "cannot keep the failed test's narration in {}: {e}",
+            path.display()
+        ),
+    };
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        keep_if_failing("orchestratord", || self.capture.dump());
     }
 }
 

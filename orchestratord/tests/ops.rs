@@ -559,3 +559,28 @@ async fn a_session_token_budget_is_charged_and_enforced() {
     small["session_id"] = Value::String(session);
     daemon.admit(&small).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_tests_narration_is_kept_in_a_file_and_a_passing_ones_is_not() {
+    let test = "a_failing_tests_narration_is_kept_in_a_file_and_a_passing_ones_is_not";
+    let kept = orchestratord::testing::kept_logs_dir().join(format!(
+        "{test}-orchestratord-{}.log",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&kept);
+    let passing = start(config(&[])).await;
+    passing.narrated("Listening on http://").await;
+    drop(passing);
+    assert!(!kept.exists(), "a passing test keeps nothing");
+
+    let failing = start(config(&[])).await;
+    failing.narrated("Listening on http://").await;
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _daemon = failing;
+        panic!("a test failing on purpose");
+    }));
+    assert!(unwound.is_err());
+    let text = std::fs::read_to_string(&kept).expect("the failed test's narration is kept");
+    assert!(text.contains("Listening on http://"), "{text}");
+    let _ = std::fs::remove_file(&kept);
+}

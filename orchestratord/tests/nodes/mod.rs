@@ -103,6 +103,8 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        let what = format!("pool-managerd-{}", self.addr.ip());
+        orchestratord::testing::keep_if_failing(&what, || self.capture.dump());
         let _ = self.kill.take().map(|k| k.send(()));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -166,8 +166,19 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Stops the daemon; when the test is failing, keeps its folder (config, stdout, stderr,
+    /// narration) and says where, instead of deleting it.
     fn drop(&mut self) {
         let _ = self.child.kill();
+        if std::thread::panicking() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(
+                stderr,
+                "the failed test's daemon output is kept in {}",
+                kept.display()
+            );
+        }
     }
 }
 
