@@ -3,6 +3,7 @@
 //! terminal sink (compact by default, every field with `pretty-full`) and a JSON sink at once.
 //! See `docs/narration.md`.
 
+mod json_line;
 pub mod keys;
 pub mod replay;
 pub mod story;
@@ -45,8 +46,8 @@ use compact::CompactFormat;
 use level_filter::{FilterState, LevelFilter};
 use notices::Notices;
 use router::{FlushSignal, Router, WorkerState};
-use sinks::{DrainFormat, FlatFormat, Sink, SinkSet, Staging};
-use slog::{o, FnValue, Level, Logger, PushFnValue};
+use sinks::{DrainFormat, FlatFormat, JsonLineFormat, Sink, SinkSet, Staging};
+use slog::{o, Level, Logger};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -298,20 +299,7 @@ fn json_sink(
     notices: &Arc<Notices>,
 ) -> Sink {
     let staging = Staging::default();
-    let drain = slog_json::Json::new(staging.buffered())
-        .set_newlines(true)
-        .set_flush(true)
-        // slog serialises an `o!()` last pair first: this writes ts, level, msg.
-        .add_key_value(o!(
-            keys::MSG => PushFnValue(|record, ser| ser.emit(record.msg())),
-            keys::LEVEL => FnValue(|record| level_word(record.level())),
-            keys::TS => PushFnValue(|_, ser| timestamp::with_rfc3339(|ts| ser.emit(ts))),
-        ))
-        .build();
-    let format = DrainFormat {
-        drain: Box::new(drain),
-        escape: false,
-    };
+    let format = JsonLineFormat(staging.clone());
     Sink::new(name, Box::new(format), staging, out, stats, notices)
 }
 

@@ -82,6 +82,20 @@ pub(crate) trait FlatFormat: Send {
     fn format(&mut self, record: &Record, flat: &FlatRecord) -> io::Result<()>;
 }
 
+/// The JSON sinks: the record's JSON line (made once for every sink and the story index) and a
+/// newline.
+pub(crate) struct JsonLineFormat(pub(crate) Staging);
+
+impl FlatFormat for JsonLineFormat {
+    fn format(&mut self, _: &Record, flat: &FlatRecord) -> io::Result<()> {
+        let line = flat.json_line();
+        let mut staged = self.0 .0.lock().unwrap_or_else(|p| p.into_inner());
+        staged.extend_from_slice(&line);
+        staged.push(b'\n');
+        Ok(())
+    }
+}
+
 pub(crate) type SinkDrain = Box<dyn Drain<Ok = (), Err = io::Error> + Send>;
 
 /// A slog drain (slog-json, slog-term's full format) fed a rebuilt record whose fields are the

@@ -22,11 +22,7 @@ pub(crate) fn rfc3339(time: OffsetDateTime) -> String {
 }
 
 /// RFC 3339 in UTC with microseconds: `2026-11-24T13:48:55.123456Z`.
-pub(crate) fn write_rfc3339(out: &mut impl io::Write) -> io::Result<()> {
-    write_rfc3339_of(CURRENT.with(Cell::get), out)
-}
-
-fn write_rfc3339_of(t: OffsetDateTime, out: &mut impl io::Write) -> io::Result<()> {
+pub(crate) fn write_rfc3339_of(t: OffsetDateTime, out: &mut impl io::Write) -> io::Result<()> {
     write!(
         out,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
@@ -58,15 +54,6 @@ pub(crate) fn write_pretty_of(t: OffsetDateTime, out: &mut dyn io::Write) -> io:
         t.second(),
         t.millisecond()
     )
-}
-
-/// Calls `f` with the current record's RFC 3339 time, formatted on the stack.
-pub(crate) fn with_rfc3339<R>(f: impl FnOnce(&str) -> R) -> R {
-    let mut buf = [0u8; 40];
-    let mut cursor = io::Cursor::new(&mut buf[..]);
-    let _ = write_rfc3339(&mut cursor);
-    let len = cursor.position() as usize;
-    f(std::str::from_utf8(&buf[..len]).unwrap_or(""))
 }
 
 /// The offset of local time, or `None` when it cannot be known. Asked once, before the logger

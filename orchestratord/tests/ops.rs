@@ -563,10 +563,8 @@ async fn a_session_token_budget_is_charged_and_enforced() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_tests_narration_is_kept_in_a_file_and_a_passing_ones_is_not() {
     let test = "a_failing_tests_narration_is_kept_in_a_file_and_a_passing_ones_is_not";
-    let kept = orchestratord::testing::kept_logs_dir().join(format!(
-        "{test}-orchestratord-{}.log",
-        std::process::id()
-    ));
+    let kept = orchestratord::testing::kept_logs_dir()
+        .join(format!("{test}-orchestratord-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&kept);
     let passing = start(config(&[])).await;
     passing.narrated("Listening on http://").await;

@@ -7,6 +7,7 @@
 
 use crate::redact::{SensitiveKeyCache, REDACTED};
 use slog::{Key, Level, OwnedKVList, Record, Serializer, KV};
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write};
 
 /// The key of the time a record was logged at, stamped by the caller's side of the async
@@ -77,10 +78,23 @@ pub struct FlatRecord {
     fields: Vec<(Key, Slot)>,
     /// How many of `fields`, from the start, come from the logger rather than the record.
     inherited: usize,
+    /// The record as a JSON line, made on first use by [`FlatRecord::json_line`].
+    json: RefCell<Vec<u8>>,
+    json_made: Cell<bool>,
 }
 
 impl FlatRecord {
     /// When the record was written, as RFC 3339 UTC with microseconds (the JSON `ts`).
+    /// The record as one compact JSON object, without a newline: what the JSON sinks write and
+    /// the story index keeps. Made once per record, however many of them use it.
+    pub fn json_line(&self) -> std::cell::Ref<'_, [u8]> {
+        if !self.json_made.get() {
+            crate::json_line::write(&mut self.json.borrow_mut(), self);
+            self.json_made.set(true);
+        }
+        std::cell::Ref::map(self.json.borrow(), Vec::as_slice)
+    }
+
     pub fn ts(&self) -> String {
         crate::timestamp::rfc3339(self.time)
     }
@@ -165,6 +179,8 @@ impl Flattener {
                 text: String::with_capacity(1024),
                 fields: Vec::with_capacity(32),
                 inherited: 0,
+                json: RefCell::new(Vec::with_capacity(1024)),
+                json_made: Cell::new(false),
             },
             keys: SensitiveKeyCache::new(),
         }
@@ -172,6 +188,7 @@ impl Flattener {
 
     pub fn flatten(&mut self, record: &Record, values: &OwnedKVList) -> &FlatRecord {
         let flat = &mut self.record;
+        flat.json_made.set(false);
         flat.time = time::OffsetDateTime::now_utc();
         flat.level = record.level();
         flat.module = record.module();

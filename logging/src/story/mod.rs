@@ -2,8 +2,6 @@
 //! task's retention), and each pool's and replica's life (their records without a job: spawned,
 //! ready, drained, reloaded, exited, restarted), oldest first, bounded in records and bytes.
 
-mod line;
-
 use crate::{keys, FieldValue, FlatRecord, NarrationTap};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -217,10 +215,7 @@ impl StoryIndex {
 
     /// The tap to hand the logging pipeline.
     pub fn tap(&self) -> Box<dyn NarrationTap> {
-        Box::new(StoryTap {
-            index: self.clone(),
-            buffer: Vec::with_capacity(512),
-        })
+        Box::new(StoryTap(self.clone()))
     }
 
     pub fn story(&self, job_id: &str) -> Option<Vec<Value>> {
@@ -255,12 +250,8 @@ impl StoryIndex {
     }
 }
 
-/// Keeps each record of a job, pool or replica as one compact JSON line, written into a buffer
-/// the tap reuses.
-struct StoryTap {
-    index: StoryIndex,
-    buffer: Vec<u8>,
-}
+/// Keeps each record of a job, pool or replica as its JSON line.
+struct StoryTap(StoryIndex);
 
 impl NarrationTap for StoryTap {
     fn narrate(&mut self, record: &FlatRecord) {
@@ -269,17 +260,16 @@ impl NarrationTap for StoryTap {
         if job.is_none() && pool.is_none() {
             return;
         }
-        let ts = record.ts();
-        line::write(&mut self.buffer, record, &ts);
-        let Ok(text) = std::str::from_utf8(&self.buffer) else {
-            return;
+        let line: Arc<str> = match std::str::from_utf8(&record.json_line()) {
+            Ok(text) => Arc::from(text),
+            Err(_) => return,
         };
-        let line: Arc<str> = Arc::from(text);
+        let ts = record.ts();
         if let Some(FieldValue::Str(job_id)) = job {
-            self.index.record(job_id, line, &ts);
+            self.0.record(job_id, line, &ts);
             return;
         }
-        let mut lives = self.index.lives.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lives = self.0.lives.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(FieldValue::Str(replica)) = record.field(keys::REPLICA_ID) {
             lives.record(&format!("replica:{replica}"), line.clone(), &ts);
         }

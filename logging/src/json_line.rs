@@ -1,17 +1,20 @@
-//! A story record as one compact JSON object (`ts`, `level`, `msg`, then the record's fields in
-//! order), written straight from the flattened record. The tap runs on the logging worker for
-//! every record of a job, pool or replica: building a `serde_json::Map` of ~20 owned fields
-//! there was the largest cost of narration at info (BENCHMARKS.md, narration overhead).
+//! A record as one compact JSON object (`ts`, `level`, `msg`, then its fields root → leaf), the
+//! line of the JSON sinks and of the story index, written straight from the flattened record
+//! once per record (`FlatRecord::json_line`) however many of them use it. Building a
+//! `serde_json::Map` per record for the stories, and formatting the same line again through
+//! slog-json for each JSON sink, were the largest costs of narration at info (BENCHMARKS.md).
 
 use crate::{keys, FieldValue, FlatRecord};
 use std::io::Write;
 
-/// `record` as a JSON object into `out` (cleared first); `ts` is its time, already rendered.
-pub(super) fn write(out: &mut Vec<u8>, record: &FlatRecord, ts: &str) {
+/// `record` as a JSON object into `out` (cleared first).
+pub(crate) fn write(out: &mut Vec<u8>, record: &FlatRecord) {
     out.clear();
     out.push(b'{');
-    string_field(out, keys::TS, ts);
-    out.push(b',');
+    string(out, keys::TS);
+    out.extend_from_slice(b":\"");
+    let _ = crate::timestamp::write_rfc3339_of(record.time(), out);
+    out.extend_from_slice(b"\",");
     string_field(out, keys::LEVEL, crate::level_word(record.level()));
     out.push(b',');
     string_field(out, keys::MSG, record.msg());
