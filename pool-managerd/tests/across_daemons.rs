@@ -97,6 +97,14 @@ fn events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The whole SSE answer of task `task_id`'s stream, and its events.
+fn stream(addr: SocketAddr, task_id: &str) -> (String, Vec<(String, Value)>) {
+    let path = format!("/v1/tasks/{task_id}/stream");
+    let body = request(addr, "GET", &path, None, None).body;
+    let events = events(&body);
+    (body, events)
+}
+
 fn sigterm(daemon: &mut Daemon) {
     let pid = i32::try_from(daemon.child.id()).unwrap();
     // SAFETY: a plain signal to our own child.
@@ -144,20 +152,8 @@ fn one_job_is_one_story_across_both_daemons_logs() {
     };
     let (task, correlation) = ("0d6f3a8e-2b4c-4e1a-9f7d-6c5b4a392817", "story-across-7");
     submit(cluster.orchd_addr, task, correlation, 12);
-    let stream = request(
-        cluster.orchd_addr,
-        "GET",
-        &format!("/v1/tasks/{task}/stream"),
-        None,
-        None,
-    );
-    let events = events(&stream.body);
-    assert_eq!(
-        events.last().map(|e| e.0.as_str()),
-        Some("end"),
-        "{}",
-        stream.body
-    );
+    let (body, events) = stream(cluster.orchd_addr, task);
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("end"), "{}", body);
     sigterm(&mut cluster.orchestratord);
     sigterm(&mut cluster.node);
 
@@ -244,15 +240,8 @@ fn a_node_killed_mid_stream_ends_its_job_with_worker_reset() {
         // SAFETY: a plain signal to our own child: the node dies with its mock engine.
         unsafe { libc::kill(node_pid, libc::SIGKILL) };
     });
-    let stream = request(
-        cluster.orchd_addr,
-        "GET",
-        &format!("/v1/tasks/{task}/stream"),
-        None,
-        None,
-    );
+    let (_, events) = stream(cluster.orchd_addr, task);
     killer.join().unwrap();
-    let events = events(&stream.body);
     let tokens = events.iter().filter(|e| e.0 == "token").count();
     assert!(
         (1..400).contains(&tokens),

@@ -205,12 +205,7 @@ impl StoryIndex {
     }
 
     fn life(&self, key: &str) -> Option<Vec<Value>> {
-        self.lives
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .jobs
-            .get(key)
-            .map(|story| story.served(key, LIVES.noun))
+        served(&self.lives, key)
     }
 
     /// The tap to hand the logging pipeline.
@@ -219,12 +214,7 @@ impl StoryIndex {
     }
 
     pub fn story(&self, job_id: &str) -> Option<Vec<Value>> {
-        self.stories
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .jobs
-            .get(job_id)
-            .map(|story| story.served(job_id, JOBS.noun))
+        served(&self.stories, job_id)
     }
 
     /// The estimated size of every stored story, in bytes.
@@ -248,6 +238,13 @@ impl StoryIndex {
             .unwrap_or_else(|p| p.into_inner())
             .record(job_id, line, ts);
     }
+}
+
+/// The story `key` of `stories`, as served: its records, then the note of those not kept.
+fn served(stories: &Mutex<Stories>, key: &str) -> Option<Vec<Value>> {
+    let stories = stories.lock().unwrap_or_else(|p| p.into_inner());
+    let noun = stories.limits.noun;
+    stories.jobs.get(key).map(|story| story.served(key, noun))
 }
 
 /// Keeps each record of a job, pool or replica as its JSON line.
