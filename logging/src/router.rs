@@ -1,7 +1,7 @@
 //! The caller side of the async channel: each record is stamped with the time of the call (its
-//! `ts`, however late the worker writes it), and when the channel is full, info and above wait for room
-//! a short, bounded time (on async runtime threads without ever sleeping); debug and trace are
-//! dropped at once. Every loss is counted, and narrated as a warning as soon as the channel has
+//! `ts`, however late the worker writes it), and when the channel is full, info and above wait
+//! for room a short, bounded time (on async runtime threads without ever sleeping); debug and
+//! trace are dropped at once. Every loss is counted, and narrated as a warning as soon as the channel has
 //! room again. The channel only fills when the worker cannot format as fast as records arrive:
 //! the worker never waits on an output (see `output.rs`).
 

@@ -98,7 +98,7 @@ impl FlatFormat for JsonLineFormat {
 
 pub(crate) type SinkDrain = Box<dyn Drain<Ok = (), Err = io::Error> + Send>;
 
-/// A slog drain (slog-json, slog-term's full format) fed a rebuilt record whose fields are the
+/// A slog drain (slog-term's full format) fed a rebuilt record whose fields are the
 /// flattened ones, escaped for a terminal when `escape` is set.
 pub(crate) struct DrainFormat {
     pub(crate) drain: SinkDrain,

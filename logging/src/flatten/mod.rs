@@ -349,7 +349,7 @@ impl Serializer for Collector<'_> {
     }
 }
 
-/// Replays a [`FlatRecord`]'s fields into a slog serializer (for slog-json and slog-term),
+/// Replays a [`FlatRecord`]'s fields into a slog serializer (for slog-term),
 /// optionally escaping text for a terminal.
 pub(crate) struct FlatFields<'a> {
     pub(crate) record: &'a FlatRecord,
