@@ -13,6 +13,7 @@ mod capture;
 mod compact;
 mod config;
 mod context;
+mod daemon;
 mod decorator;
 mod escape;
 mod flatten;
@@ -32,6 +33,7 @@ pub use config::{ConfigError, LogConfig, LogFormat};
 pub use context::{
     component, identity, job, pool, replica, short_sha256, JobContext, PoolContext, PromptFacts,
 };
+pub use daemon::daemon_main;
 pub use escape::escape_for_terminal;
 pub use flatten::{FieldValue, FlatRecord};
 pub use level_filter::LevelHandle;

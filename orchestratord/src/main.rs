@@ -3,7 +3,7 @@
 use clap::Parser;
 use logging::keys;
 use orchestratord::config::Config;
-use slog::{crit, info};
+use slog::crit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,24 +27,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let story = orchestratord::story::StoryIndex::default();
-    let built = logging::LogConfig::from_env().and_then(|config| {
-        logging::LoggerBuilder::new(BIN, VERSION, config)
-            .tap_boxed(story.tap())
-            .build()
-    });
-    let (log, guard) = match built {
-        Ok(built) => built,
-        Err(error) => {
-            logging::report_startup_error(BIN, VERSION, &error);
-            return ExitCode::from(2);
-        }
-    };
-    let code = run(cli, &log, &guard, story);
-    info!(logging::component(&log, "orchestratord"), "Exiting with code {}", code; keys::ACTION => "exit");
-    drop(log);
-    drop(guard);
-    ExitCode::from(code)
+    logging::daemon_main(BIN, VERSION, |root, guard, story| {
+        run(cli, root, guard, story)
+    })
 }
 
 fn run(

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use logging::keys;
-use slog::{crit, info, Logger};
+use slog::{crit, Logger};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,26 +23,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let story = logging::story::StoryIndex::default();
-    let built = logging::LogConfig::from_env().and_then(|config| {
-        logging::LoggerBuilder::new(BIN, VERSION, config)
-            .tap_boxed(story.tap())
-            .build()
-    });
-    let (root, guard) = match built {
-        Ok(built) => built,
-        Err(error) => {
-            logging::report_startup_error(BIN, VERSION, &error);
-            return ExitCode::from(2);
-        }
-    };
-    let log = logging::component(&root, "pool-managerd");
-    let code = run(&cli, &root, &log, story);
-    info!(log, "Exiting with code {}", code; keys::ACTION => "exit");
-    drop(log);
-    drop(root);
-    drop(guard);
-    ExitCode::from(code)
+    logging::daemon_main(BIN, VERSION, |root, _guard, story| {
+        run(&cli, root, &logging::component(root, BIN), story)
+    })
 }
 
 fn run(cli: &Cli, root: &Logger, log: &Logger, story: logging::story::StoryIndex) -> u8 {
