@@ -98,7 +98,7 @@ pub async fn context(
 fn completed(log: &Logger, method: &Method, path: &str, response: &Response, started: Instant) {
     // The route template, not the raw path: the line never repeats the client's text.
     let route = super::route_of(path).unwrap_or("an unknown route");
-    let method = super::origin::standard_method(method);
+    let method = pool_managerd::http::standard_method(method);
     let status = response.status().as_u16();
     let took = started.elapsed().as_millis() as u64;
     let quiet = matches!(route, "/health" | "/ready" | "/metrics")

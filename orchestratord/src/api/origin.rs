@@ -97,22 +97,6 @@ fn refuse(error: ApiError) -> Response {
     error.into_response()
 }
 
-/// The method as narrated: an extension method is the client's text, so it is not repeated.
-pub(super) fn standard_method(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        Method::TRACE => "TRACE",
-        Method::CONNECT => "CONNECT",
-        _ => "a request with a non-standard method to",
-    }
-}
-
 fn classify(state: &AppState, request: &Request) -> Result<Option<Allowed>, ApiError> {
     let headers = request.headers();
     let mut values = headers.get_all(header::ORIGIN).iter();
@@ -217,7 +201,7 @@ fn check_media_type(request: &Request, route: &str) -> Result<(), ApiError> {
     }
     let message = format!(
         "{} {route} with a body requires Content-Type: application/json",
-        standard_method(request.method())
+        pool_managerd::http::standard_method(request.method())
     );
     Err(ApiError::new(ErrorCode::UnsupportedMediaType, message))
 }

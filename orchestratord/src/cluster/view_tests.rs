@@ -68,6 +68,11 @@ fn report(pool_id: &str, model: &str, replicas: &[(&str, bool, &str)]) -> NodeRe
     }
 }
 
+/// A node's report of pool `tiny` on `gguf:tiny` with `replicas` (id, ready, url).
+fn tiny(replicas: &[(&str, bool, &str)]) -> NodeReport {
+    report("tiny", "gguf:tiny", replicas)
+}
+
 fn setup() -> (View, Arc<Pool>, Capture, Endpoint, Endpoint) {
     let (log, capture) = Capture::logger();
     let pool = pool(&log);
@@ -94,20 +99,12 @@ fn one_pool_on_two_nodes_is_one_pool_whose_replicas_are_the_union() {
     let t0 = Instant::now();
     view.apply(
         &a,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[("tiny-r0", true, "http://127.0.0.2:4001")],
-        )),
+        Ok(tiny(&[("tiny-r0", true, "http://127.0.0.2:4001")])),
         t0,
     );
     view.apply(
         &b,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[("tiny-r0", false, "http://127.0.0.3:4001")],
-        )),
+        Ok(tiny(&[("tiny-r0", false, "http://127.0.0.3:4001")])),
         t0,
     );
     assert_eq!(
@@ -126,23 +123,15 @@ fn one_pool_on_two_nodes_is_one_pool_whose_replicas_are_the_union() {
     // Node B's replica comes up; a new replica on A is used without a restart.
     view.apply(
         &b,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[("tiny-r0", true, "http://127.0.0.3:4001")],
-        )),
+        Ok(tiny(&[("tiny-r0", true, "http://127.0.0.3:4001")])),
         t0,
     );
     view.apply(
         &a,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[
-                ("tiny-r0", true, "http://127.0.0.2:4001"),
-                ("tiny-r1", true, "http://127.0.0.2:4002"),
-            ],
-        )),
+        Ok(tiny(&[
+            ("tiny-r0", true, "http://127.0.0.2:4001"),
+            ("tiny-r1", true, "http://127.0.0.2:4002"),
+        ])),
         t0,
     );
     assert_eq!(
@@ -160,14 +149,10 @@ fn one_pool_on_two_nodes_is_one_pool_whose_replicas_are_the_union() {
     // A replica its node says is not ready takes no new leases.
     view.apply(
         &a,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[
-                ("tiny-r0", false, "http://127.0.0.2:4001"),
-                ("tiny-r1", true, "http://127.0.0.2:4002"),
-            ],
-        )),
+        Ok(tiny(&[
+            ("tiny-r0", false, "http://127.0.0.2:4001"),
+            ("tiny-r1", true, "http://127.0.0.2:4002"),
+        ])),
         t0,
     );
     let unready = capture.expect(Level::Warning, "Replica tiny-r0@127.0.0.2:9300 on node 127.0.0.2:9300 is not ready and takes no new leases");
@@ -175,11 +160,7 @@ fn one_pool_on_two_nodes_is_one_pool_whose_replicas_are_the_union() {
     // A replica its node no longer offers leaves the pool.
     view.apply(
         &a,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[("tiny-r1", true, "http://127.0.0.2:4002")],
-        )),
+        Ok(tiny(&[("tiny-r1", true, "http://127.0.0.2:4002")])),
         t0,
     );
     assert_eq!(pool.replicas().len(), 2);
@@ -197,20 +178,12 @@ fn a_silent_node_is_told_once_with_what_ran_there_and_comes_back() {
     let t0 = Instant::now();
     view.apply(
         &a,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[("tiny-r0", true, "http://127.0.0.2:4001")],
-        )),
+        Ok(tiny(&[("tiny-r0", true, "http://127.0.0.2:4001")])),
         t0,
     );
     view.apply(
         &b,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[("tiny-r0", true, "http://127.0.0.3:4001")],
-        )),
+        Ok(tiny(&[("tiny-r0", true, "http://127.0.0.3:4001")])),
         t0,
     );
     let lease = pool.place().expect("a ready replica").lease;
@@ -256,11 +229,7 @@ fn a_silent_node_is_told_once_with_what_ran_there_and_comes_back() {
     drop((lease, elsewhere));
     view.apply(
         node,
-        Ok(report(
-            "tiny",
-            "gguf:tiny",
-            &[("tiny-r0", true, "http://127.0.0.2:4001")],
-        )),
+        Ok(tiny(&[("tiny-r0", true, "http://127.0.0.2:4001")])),
         t0 + Duration::from_millis(9_000),
     );
     assert_eq!(view.state(&node.node), Some(NodeState::Answering));
@@ -326,11 +295,7 @@ fn a_refusal_an_unknown_pool_and_a_different_model_are_not_used() {
     capture.expect(Level::Error, "serves pool 'tiny' differently from its declaration here (model gguf:big there, gguf:tiny here)");
     assert!(pool.replicas().is_empty() && pool.place().is_none());
     // A replica without an engine URL cannot be reached from here.
-    let mut mock = report(
-        "tiny",
-        "gguf:tiny",
-        &[("tiny-r0", true, "http://127.0.0.2:4001")],
-    );
+    let mut mock = tiny(&[("tiny-r0", true, "http://127.0.0.2:4001")]);
     mock.pools[0].replicas[0].url = None;
     view.apply(&a, Ok(mock), t0);
     capture.expect(

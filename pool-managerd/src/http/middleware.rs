@@ -105,8 +105,9 @@ fn completed(log: &Logger, method: &Method, route: &str, response: &Response, st
     }
 }
 
-/// The method's name when it is a standard one: a client's own method name is not narrated.
-fn standard_method(method: &Method) -> &'static str {
+/// The method's name when it is a standard one: a client's own method name is not narrated
+/// (orchestratord's requests are told with it too).
+pub fn standard_method(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",

@@ -117,17 +117,10 @@ fn start_orchestratord(
         unready = REFRESH_MS * 5,
     );
     std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
-    let mut command = Command::new(binary);
+    let mut command = super::orchd::command(binary, &config);
     command
-        .arg("--config")
-        .arg(&config)
         .env("POOL_MANAGERD_TOKEN", TOKEN)
-        .env("ENGINE_API_KEY", ENGINE_KEY)
-        .env("LLORCH_LOG_FORMAT", "both")
-        .env("SLOG_LEVEL", "info")
-        .env_remove("LLORCH_LOG_FILE")
-        .env_remove("ORCHD_ADDR")
-        .env_remove("AUTH_TOKEN");
+        .env("ENGINE_API_KEY", ENGINE_KEY);
     let mut service = Service::spawn(name, command, port, logs)?;
     service.wait_ready("/health", Duration::from_secs(60))?;
     Ok(service)

@@ -57,16 +57,22 @@ pub fn start(binary: &Path, name: &str, pools: &str, logs: &Path) -> Result<Serv
     let config = logs.join(format!("{name}.toml"));
     std::fs::write(&config, format!("{}\n{pools}", server_table(port)))
         .map_err(|e| format!("{}: {e}", config.display()))?;
+    let mut service = Service::spawn(name, command(binary, &config), port, logs)?;
+    service.wait_ready("/ready", Duration::from_secs(60))?;
+    Ok(service)
+}
+
+/// `binary --config config` with production logging (both sinks at `info`) and nothing of the
+/// caller's environment that would change where it listens, logs or whom it lets in.
+pub fn command(binary: &Path, config: &Path) -> Command {
     let mut command = Command::new(binary);
     command
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .env("LLORCH_LOG_FORMAT", "both")
         .env("SLOG_LEVEL", "info")
         .env_remove("LLORCH_LOG_FILE")
         .env_remove("ORCHD_ADDR")
         .env_remove("AUTH_TOKEN");
-    let mut service = Service::spawn(name, command, port, logs)?;
-    service.wait_ready("/ready", Duration::from_secs(60))?;
-    Ok(service)
+    command
 }
