@@ -12,7 +12,7 @@ use super::process::{free_port, Service};
 use super::{cpu, machine, orchd, stats};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const POOL: &str = "sim";
@@ -47,32 +47,10 @@ pub fn report(args: &Args, out_dir: &Path) -> Result<(), String> {
 
 /// `cargo build --release -p orchestratord -p pool-managerd`; the paths of both binaries.
 fn build() -> Result<(PathBuf, PathBuf), String> {
-    println!("==> build: cargo build --release -p orchestratord -p pool-managerd");
-    let output = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "orchestratord",
-            "-p",
-            "pool-managerd",
-        ])
-        .arg("--message-format=json-render-diagnostics")
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("the release build failed ({})", output.status));
+    match orchd::release_build(&["orchestratord", "pool-managerd"])?.as_slice() {
+        [orchestratord, pool_managerd] => Ok((orchestratord.clone(), pool_managerd.clone())),
+        _ => Err("cargo built not both binaries".into()),
     }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let executable = |name: &str| {
-        text.lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| message["target"]["name"] == name)
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .ok_or_else(|| format!("cargo built no {name} executable"))
-    };
-    Ok((executable("orchestratord")?, executable("pool-managerd")?))
 }
 
 /// One pool-managerd on `127.0.0.1:<port>` with one mock replica that answers at once.
@@ -117,7 +95,7 @@ fn start_orchestratord(
         unready = REFRESH_MS * 5,
     );
     std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
-    let mut command = super::orchd::command(binary, &config);
+    let mut command = orchd::command(binary, &config);
     command
         .env("POOL_MANAGERD_TOKEN", TOKEN)
         .env("ENGINE_API_KEY", ENGINE_KEY);

@@ -18,32 +18,37 @@ pub fn build() -> Result<PathBuf, String> {
         );
         return Ok(PathBuf::from(binary));
     }
-    println!("==> build: cargo build --release -p orchestratord");
+    let mut built = release_build(&["orchestratord"])?;
+    built
+        .pop()
+        .ok_or_else(|| "cargo built no orchestratord executable".to_string())
+}
+
+/// `cargo build --release -p <package>…`; the path of each package's binary of the same name.
+pub fn release_build(packages: &[&str]) -> Result<Vec<PathBuf>, String> {
+    let mut command = vec!["build", "--release"];
+    for package in packages {
+        command.extend(["-p", package]);
+    }
+    println!("==> build: cargo {}", command.join(" "));
     let output = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "orchestratord",
-            "--bin",
-            "orchestratord",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(&command)
+        .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "cargo build --release -p orchestratord failed ({})",
-            output.status
-        ));
+        return Err(format!("the release build failed ({})", output.status));
     }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == "orchestratord")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo built no orchestratord executable".to_string())
+    let text = String::from_utf8_lossy(&output.stdout);
+    let executable = |name: &&str| {
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["target"]["name"] == *name)
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .ok_or_else(|| format!("cargo built no {name} executable"))
+    };
+    packages.iter().map(executable).collect()
 }
 
 /// The `[server]` table of a bench configuration on `port`.
