@@ -113,42 +113,42 @@ impl Relay<'_> {
     async fn relay(&self, mut stream: TokenStream, progress: &mut Progress) -> Outcome {
         let (task, log, config) = (self.task, self.log, &self.pool.config);
         let stall_after = Duration::from_millis(config.stall_after_ms);
-        let decode_timeout = Duration::from_millis(config.decode_timeout_ms);
+        // One cancel registration and one timer for the whole stream: a token costs neither a
+        // new waiter nor a timer entry. The timer is moved only when it fires.
+        let cancelled = task.cancel.cancelled();
+        tokio::pin!(cancelled);
+        let stall_timer = tokio::time::sleep(stall_after);
+        tokio::pin!(stall_timer);
         let mut last_token = Instant::now();
         let mut stalled = false;
         loop {
             let next = tokio::select! {
                 biased;
-                _ = task.cancel.cancelled() => return Outcome::Canceled,
-                next = tokio::time::timeout(stall_after, stream.next()) => next,
+                _ = &mut cancelled => return Outcome::Canceled,
+                next = stream.next() => next,
+                _ = &mut stall_timer => {
+                    let quiet = last_token.elapsed();
+                    if quiet < stall_after {
+                        stall_timer.as_mut().reset((last_token + stall_after).into());
+                        continue;
+                    }
+                    stall_timer.as_mut().reset((Instant::now() + stall_after).into());
+                    match self.engine_quiet(quiet, &mut stalled, progress.tokens_out) {
+                        Some(outcome) => return outcome,
+                        None => continue,
+                    }
+                }
             };
             let event = match next {
-                Err(_) => {
-                    let quiet = last_token.elapsed();
-                    if quiet >= decode_timeout {
-                        return Outcome::Failed(AdapterError::new(
-                            ErrorCode::DecodeTimeout,
-                            format!("timed out: no token from the engine for {} ms", ms(quiet)),
-                            true,
-                        ));
-                    }
-                    if !stalled {
-                        stalled = true;
-                        warn!(log, "No token from the engine for {} ms after {} tokens; still waiting (gives up at {} ms)",
-                            ms(quiet), progress.tokens_out, ms(decode_timeout);
-                            keys::DURATION_MS => ms(quiet), keys::TOKENS_OUT => progress.tokens_out);
-                    }
-                    continue;
-                }
-                Ok(None) => {
+                None => {
                     return Outcome::Failed(AdapterError::new(
                         ErrorCode::WorkerReset,
                         "the engine stream ended without an end event",
                         true,
                     ))
                 }
-                Ok(Some(Err(e))) => return Outcome::Failed(e),
-                Ok(Some(Ok(event))) => event,
+                Some(Err(e)) => return Outcome::Failed(e),
+                Some(Ok(event)) => event,
             };
             let (text, index) = match event {
                 EngineEvent::Token { text, index } => (text, index),
@@ -179,7 +179,7 @@ impl Relay<'_> {
             let token = SseEvent::new("token", &TokenEvent { t: text, i: index });
             tokio::select! {
                 biased;
-                _ = task.cancel.cancelled() => return Outcome::Canceled,
+                _ = &mut cancelled => return Outcome::Canceled,
                 sent = task.send(token, self.client_stall) => if sent.is_err() {
                     self.client_stalled();
                     return Outcome::Canceled;
@@ -187,6 +187,30 @@ impl Relay<'_> {
             }
             self.report_progress(progress);
         }
+    }
+
+    /// No token for `quiet` (at least the stall limit): tell the first stall, give up at the
+    /// decode timeout.
+    fn engine_quiet(
+        &self,
+        quiet: Duration,
+        stalled: &mut bool,
+        tokens_out: u32,
+    ) -> Option<Outcome> {
+        let decode_timeout = Duration::from_millis(self.pool.config.decode_timeout_ms);
+        if quiet >= decode_timeout {
+            return Some(Outcome::Failed(AdapterError::new(
+                ErrorCode::DecodeTimeout,
+                format!("timed out: no token from the engine for {} ms", ms(quiet)),
+                true,
+            )));
+        }
+        if !std::mem::replace(stalled, true) {
+            warn!(self.log, "No token from the engine for {} ms after {} tokens; still waiting (gives up at {} ms)",
+                ms(quiet), tokens_out, ms(decode_timeout);
+                keys::DURATION_MS => ms(quiet), keys::TOKENS_OUT => tokens_out);
+        }
+        None
     }
 
     /// Every N tokens or T ms: a progress line and a `metrics` event.

@@ -168,8 +168,16 @@ impl Task {
     /// Sends an event, waiting for room at most `stall`: token events are never dropped, and a
     /// client that stopped reading is found out.
     pub async fn send(&self, event: SseEvent, stall: Duration) -> Result<(), ClientStalled> {
-        let Some(events) = lock(&self.events).clone() else {
-            return Ok(());
+        // Room in the channel is the common case: no timer and no sender clone per token.
+        let (events, event) = {
+            let events = lock(&self.events);
+            let Some(events) = events.as_ref() else {
+                return Ok(());
+            };
+            match events.try_send(event) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(event)) => (events.clone(), event),
+            }
         };
         match tokio::time::timeout(stall, events.send(event)).await {
             Err(_) => Err(ClientStalled),

@@ -64,6 +64,13 @@ struct RelayArgs {
     /// Do not wait for a quiet machine (trial runs).
     #[arg(long)]
     no_wait: bool,
+    /// Another orchestratord binary (say, of the commit before a change), measured beside this
+    /// tree's in the same interleaved rounds: a before/after row of one run.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Leave out the targets whose name contains one of these (e.g. `LiteLLM`).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
 }
 
 impl Default for RelayArgs {
@@ -74,6 +81,8 @@ impl Default for RelayArgs {
             tokens: 128,
             slots: 16,
             no_wait: false,
+            baseline: None,
+            skip: Vec::new(),
         }
     }
 }
@@ -169,6 +178,8 @@ fn relay(args: &RelayArgs) -> Result<(), String> {
         tokens: args.tokens,
         slots: args.slots,
         no_wait: args.no_wait,
+        baseline: args.baseline.clone(),
+        skip: args.skip.clone(),
     };
     let dir = out_dir()?;
     let text = relay::run(&options, &dir)?;

@@ -16,6 +16,10 @@ pub struct Options {
     pub slots: u32,
     /// Skip the wait for a quiet machine (trial runs).
     pub no_wait: bool,
+    /// An older orchestratord binary measured beside this tree's, in the same rounds.
+    pub baseline: Option<std::path::PathBuf>,
+    /// Targets left out (any part of their name).
+    pub skip: Vec<String>,
 }
 
 /// Requests per stream in a round: 4 (as in issue 13), more at low concurrency so a round holds
@@ -95,7 +99,12 @@ fn warm_up(
 pub fn run(options: &Options, out_dir: &Path) -> Result<String, String> {
     let logs = out_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let mut setup = targets::start(&logs, options.slots)?;
+    let choice = targets::Choice {
+        slots: options.slots,
+        baseline: options.baseline.as_deref(),
+        skip: &options.skip,
+    };
+    let mut setup = targets::start(&logs, &choice)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -60,8 +60,23 @@ fn openai() -> Call {
     }
 }
 
+/// What to start beside the engine: the slots, an older orchestratord binary measured beside
+/// this tree's (a before/after row in one run), and targets left out (by name, in part).
+pub struct Choice<'a> {
+    pub slots: u32,
+    pub baseline: Option<&'a Path>,
+    pub skip: &'a [String],
+}
+
+impl Choice<'_> {
+    fn skips(&self, name: &str) -> bool {
+        self.skip.iter().any(|part| name.contains(part.as_str()))
+    }
+}
+
 /// Starts everything; only the engine and orchestratord's build are required.
-pub fn start(logs: &Path, slots: u32) -> Result<Setup, String> {
+pub fn start(logs: &Path, choice: &Choice) -> Result<Setup, String> {
+    let slots = choice.slots;
     let model = logs.join("tiny.gguf");
     engine_fixtures::gguf::write_tiny_llama(&model, 42)
         .map_err(|e| format!("{}: {e}", model.display()))?;
@@ -85,36 +100,33 @@ pub fn start(logs: &Path, slots: u32) -> Result<Setup, String> {
         ),
     ];
     let pools = configs::llamacpp_pool(&engine_url, slots);
-    match orchd::start(&binary, "orchestratord-relay", &pools, logs) {
-        Ok(daemon) => {
-            let call = Call::TaskApi {
-                engine: "llamacpp".to_string(),
-                model_ref: configs::MODEL_REF.to_string(),
-            };
-            targets.push(target(
-                "orchestratord task API",
-                daemon.url(),
-                call,
-                Some(&daemon),
-            ));
-            targets.push(target(
-                "orchestratord /v1/completions",
-                daemon.url(),
-                openai(),
-                Some(&daemon),
-            ));
-            services.push(daemon);
-        }
-        Err(why) => {
-            for name in ["orchestratord task API", "orchestratord /v1/completions"] {
-                targets.push(broken(name, openai(), why.clone()));
-            }
-        }
+    let mut daemons = vec![(
+        binary.as_path(),
+        "orchestratord-relay",
+        ["orchestratord task API", "orchestratord /v1/completions"],
+    )];
+    if let Some(baseline) = choice.baseline {
+        daemons.push((
+            baseline,
+            "orchestratord-baseline",
+            [
+                "orchestratord (baseline) task API",
+                "orchestratord (baseline) /v1/completions",
+            ],
+        ));
+    }
+    for (binary, log_name, [task_api, completions]) in daemons {
+        let (new, daemon) = orchestratord(binary, log_name, &pools, logs, [task_api, completions]);
+        targets.extend(new);
+        services.extend(daemon);
     }
     for (name, tool, start) in [
         ("vllm-router", &venv::VLLM_ROUTER, vllm_router as Starter),
         ("LiteLLM proxy", &venv::LITELLM, litellm),
     ] {
+        if choice.skips(name) {
+            continue;
+        }
         match python_service(tool, start, &engine_url, logs) {
             Ok(service) => {
                 targets.push(target(name, service.url(), openai(), Some(&service)));
@@ -128,6 +140,35 @@ pub fn start(logs: &Path, slots: u32) -> Result<Setup, String> {
         targets,
         _services: services,
     })
+}
+
+/// One orchestratord binary's two targets (task API, OpenAI door) and its running service.
+fn orchestratord(
+    binary: &Path,
+    log_name: &str,
+    pools: &str,
+    logs: &Path,
+    [task_api, completions]: [&'static str; 2],
+) -> (Vec<Target>, Option<Service>) {
+    match orchd::start(binary, log_name, pools, logs) {
+        Ok(daemon) => {
+            let call = Call::TaskApi {
+                engine: "llamacpp".to_string(),
+                model_ref: configs::MODEL_REF.to_string(),
+            };
+            let targets = vec![
+                target(task_api, daemon.url(), call, Some(&daemon)),
+                target(completions, daemon.url(), openai(), Some(&daemon)),
+            ];
+            (targets, Some(daemon))
+        }
+        Err(why) => {
+            let targets = [task_api, completions]
+                .map(|name| broken(name, openai(), why.clone()))
+                .into();
+            (targets, None)
+        }
+    }
 }
 
 /// vllm-router in front of `worker_url` (the memory bench puts it in front of orchestratord).
