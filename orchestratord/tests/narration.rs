@@ -111,11 +111,11 @@ async fn the_mock_engine_tells_its_part_like_a_real_adapter() {
     let id = daemon.admit(&task(5, "interactive")).await;
     daemon.events(&id).await;
     let first = daemon.narrated("mock engine sent the first token").await;
-    assert_eq!(first.level, Level::Info);
+    assert_eq!(first.level, Level::Debug);
     assert_eq!(first.str("actor"), Some("mock-engine"));
     assert_eq!(first.str("job_id"), Some(id.as_str()));
     let ended = daemon.narrated("mock engine ended the job: 5 tokens").await;
-    assert_eq!(ended.level, Level::Info);
+    assert_eq!(ended.level, Level::Debug);
 }
 
 /// Records every key that appears twice along a record's logger path (inherited + own).

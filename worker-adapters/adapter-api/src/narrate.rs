@@ -1,11 +1,12 @@
-//! The story every adapter tells on the job's logger: first token, end, errors, and the close of
-//! the upstream request when the stream is dropped before its end (the runner tells why: a
-//! cancel, a timeout, a client that stopped reading).
+//! The story every adapter tells on the job's logger: first token and end (at debug: the engine's
+//! view of moments the job's own records tell at info, with the engine's counts), errors, and the
+//! close of the upstream request when the stream is dropped before its end (the runner tells why:
+//! a cancel, a timeout, a client that stopped reading).
 
 use crate::{EngineEvent, TokenStream};
 use futures_util::stream::{Stream, StreamExt};
 use logging::keys;
-use slog::{error, info, Logger};
+use slog::{debug, error, info, Logger};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -28,7 +29,7 @@ impl Stream for Narrated {
             match item {
                 Some(Ok(EngineEvent::Token { .. })) => {
                     if self.tokens == 0 {
-                        info!(self.log, "{} sent the first token after {} ms", self.engine, self.started.elapsed().as_millis();
+                        debug!(self.log, "{} sent the first token after {} ms", self.engine, self.started.elapsed().as_millis();
                             keys::FIRST_TOKEN_MS => self.started.elapsed().as_millis() as u64);
                     }
                     self.tokens += 1;
@@ -39,7 +40,7 @@ impl Stream for Narrated {
                     ..
                 })) => {
                     self.finished = true;
-                    info!(self.log, "{} ended the job: {} tokens, stopped at {}", self.engine, tokens_out, stop_reason.as_str();
+                    debug!(self.log, "{} ended the job: {} tokens, stopped at {}", self.engine, tokens_out, stop_reason.as_str();
                         keys::TOKENS_OUT => *tokens_out, keys::STOP_REASON => stop_reason.as_str(),
                         keys::DURATION_MS => self.started.elapsed().as_millis() as u64);
                 }

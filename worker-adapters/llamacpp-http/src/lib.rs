@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use llorch_api_types::{ErrorCode, StopReason};
 use logging::keys;
 use serde::Deserialize;
-use slog::{debug, info, warn, Logger};
+use slog::{debug, warn, Logger};
 
 pub struct LlamaCppAdapter {
     log: slog::Logger,
@@ -162,7 +162,7 @@ impl WorkerAdapter for LlamaCppAdapter {
                     keys::ERROR_KIND => error.code.as_str());
                 return Err(error);
             }
-            info!(log, "Submitted the job to llama-server"; keys::MAX_TOKENS => request.max_tokens);
+            debug!(log, "Submitted the job to llama-server"; keys::MAX_TOKENS => request.max_tokens);
             let narration_log = log.clone();
             let mut index = 0u32;
             let mut ended = false;

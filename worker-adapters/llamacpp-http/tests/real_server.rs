@@ -33,9 +33,9 @@ async fn generate(adapter: &LlamaCppAdapter, request: SubmitRequest) -> (Vec<Str
                 tokens.push(text);
             }
             end => {
-                let first = capture.expect(slog::Level::Info, "llama-server sent the first token");
+                let first = capture.expect(slog::Level::Debug, "llama-server sent the first token");
                 assert_eq!(first.str("actor"), Some("llamacpp-http"));
-                capture.expect(slog::Level::Info, "llama-server ended the job");
+                capture.expect(slog::Level::Debug, "llama-server ended the job");
                 return (tokens, end);
             }
         }

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use llorch_api_types::{ErrorCode, StopReason};
 use logging::{keys, Secret};
 use serde::Deserialize;
-use slog::{info, warn, Logger};
+use slog::{debug, warn, Logger};
 
 /// Which endpoint generations go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,7 +210,7 @@ impl WorkerAdapter for OpenAiAdapter {
                     keys::ERROR_KIND => error.code.as_str());
                 return Err(error);
             }
-            info!(log, "Submitted the job to {} ({})", self.engine, path; keys::MAX_TOKENS => request.max_tokens);
+            debug!(log, "Submitted the job to {} ({})", self.engine, path; keys::MAX_TOKENS => request.max_tokens);
             let had_stop_words = !request.stop.is_empty();
             let relay = Relay {
                 index: 0,

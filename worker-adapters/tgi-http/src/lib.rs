@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use llorch_api_types::{ErrorCode, StopReason};
 use logging::keys;
 use serde::Deserialize;
-use slog::{info, warn, Logger};
+use slog::{debug, warn, Logger};
 
 pub struct TgiAdapter {
     log: slog::Logger,
@@ -126,7 +126,7 @@ impl WorkerAdapter for TgiAdapter {
                 warn!(log, "TGI refused the job: {}", error.message; keys::ERROR_KIND => error.code.as_str());
                 return Err(error);
             }
-            info!(log, "Submitted the job to tgi"; keys::MAX_TOKENS => request.max_tokens);
+            debug!(log, "Submitted the job to tgi"; keys::MAX_TOKENS => request.max_tokens);
             let mut index = 0u32;
             let mut done = false;
             let events = adapter_api::sse::data_lines(response.bytes_stream())

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use llorch_api_types::{ErrorCode, StopReason};
 use logging::keys;
 use serde::Deserialize;
-use slog::{info, warn, Logger};
+use slog::{debug, warn, Logger};
 
 pub struct TritonAdapter {
     log: slog::Logger,
@@ -105,7 +105,7 @@ impl WorkerAdapter for TritonAdapter {
                 warn!(log, "Triton refused the job: {}", error.message; keys::ERROR_KIND => error.code.as_str());
                 return Err(error);
             }
-            info!(log, "Submitted the job to triton model '{}'", self.model; keys::MAX_TOKENS => request.max_tokens);
+            debug!(log, "Submitted the job to triton model '{}'", self.model; keys::MAX_TOKENS => request.max_tokens);
             let max_tokens = request.max_tokens;
             let lines = adapter_api::sse::data_lines(response.bytes_stream()).boxed();
             let events = futures_util::stream::unfold(

@@ -51,8 +51,8 @@ async fn streams_text_output_and_ends_at_max_tokens() {
             stop_reason: StopReason::MaxTokens
         })
     );
-    capture.expect(slog::Level::Info, "triton ended the job: 5 tokens");
-    let submitted = capture.expect(slog::Level::Info, "Submitted the job to triton model ");
+    capture.expect(slog::Level::Debug, "triton ended the job: 5 tokens");
+    let submitted = capture.expect(slog::Level::Debug, "Submitted the job to triton model ");
     assert_eq!(submitted.u64("max_tokens"), Some(5));
 }
 

@@ -16,6 +16,9 @@ use std::time::Duration;
 /// The model name every OpenAI-shaped request carries (orchestratord: the pool id).
 pub const MODEL: &str = "tiny";
 
+/// The reference row: the engine's own OpenAI route, asked directly.
+pub const DIRECT: &str = "llama-server /v1/completions (direct)";
+
 pub struct Target {
     pub name: &'static str,
     pub url: String,
@@ -86,12 +89,7 @@ pub fn start(logs: &Path, choice: &Choice) -> Result<Setup, String> {
     let engine_url = engine.url();
     let mut services = Vec::new();
     let mut targets = vec![
-        target(
-            "llama-server /v1/completions (direct)",
-            engine_url.clone(),
-            openai(),
-            None,
-        ),
+        target(DIRECT, engine_url.clone(), openai(), None),
         target(
             "llama-server /completion (direct)",
             engine_url.clone(),
@@ -135,6 +133,8 @@ pub fn start(logs: &Path, choice: &Choice) -> Result<Setup, String> {
             Err(why) => targets.push(broken(name, openai(), why)),
         }
     }
+    // The direct /v1/completions row is every ratio's reference: it is never left out.
+    targets.retain(|t| t.name == DIRECT || !choice.skips(t.name));
     Ok(Setup {
         engine,
         targets,
