@@ -171,6 +171,7 @@ impl Daemon {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        let app = pool_managerd::http::per_connection(app);
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = graceful.wait_for(|drained| *drained).await;
         });

@@ -75,7 +75,7 @@ pub async fn run(
         models,
     ));
     let (close, closed) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, http::router(state.clone()))
+    let server = axum::serve(listener, http::per_connection(http::router(state.clone())))
         .with_graceful_shutdown(async {
             let _ = closed.await;
         })

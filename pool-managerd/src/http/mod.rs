@@ -11,7 +11,7 @@ mod probes;
 mod stories;
 
 pub use error::{describe_json_error, ControlError, PoolRef, Refusal};
-pub use middleware::{standard_method, valid_correlation_id, RequestContext};
+pub use middleware::{per_connection, standard_method, valid_correlation_id, RequestContext};
 
 use crate::pool::ManagedPool;
 use axum::routing::{get, post};

@@ -70,8 +70,8 @@ impl MockListeners {
                 .with_state(engine);
             let stop = stop.clone();
             tokio::spawn(async move {
-                let served =
-                    axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+                let served = axum::serve(listener, crate::http::per_connection(router))
+                    .with_graceful_shutdown(stop.cancelled_owned());
                 let _ = served.await;
             });
         }
