@@ -63,7 +63,8 @@ impl FlushSignal {
 }
 
 /// Shared between the router and the worker. `queued` counts records in the channel: the worker
-/// writes its batched output out when it reaches zero, so nothing waits in a buffer while idle.
+/// writes its batched output out when it reaches zero (after a short linger, `sinks.rs`), so nothing
+/// waits in a buffer while idle.
 /// `gone` is set when the worker's drain is dropped (shutdown, or a worker that died): slog-async
 /// reports a closed channel as "full", and a lossless sender must not wait for it forever.
 #[derive(Default)]
