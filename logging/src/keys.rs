@@ -46,6 +46,8 @@ pub const QUEUE_MS: &str = "queue_ms";
 pub const TOKENS_PER_SEC: &str = "tokens_per_sec";
 /// What an engine reported it produced, where it differs from what was relayed.
 pub const ENGINE_TOKENS_OUT: &str = "engine_tokens_out";
+/// Prompt tokens an engine took from its cache of an earlier prompt instead of evaluating them.
+pub const TOKENS_CACHED: &str = "tokens_cached";
 pub const MAX_TOKENS: &str = "max_tokens";
 pub const PRIORITY: &str = "priority";
 pub const REASON: &str = "reason";

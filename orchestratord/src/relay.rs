@@ -88,6 +88,7 @@ impl Relay<'_> {
             temperature: task.request.temperature,
             top_p: task.request.top_p,
             stop: task.request.stop.clone().unwrap_or_default(),
+            reuse_prompt_cache: task.request.reuses_prompt_cache(),
         };
         // Engines may answer only once they have a first result: the submit is bounded too.
         let limit = Duration::from_millis(self.pool.config.decode_timeout_ms);

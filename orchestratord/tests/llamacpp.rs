@@ -93,6 +93,7 @@ async fn tokens_are_relayed_exactly_as_the_engine_sends_them() {
 
     let direct = llamacpp_http::LlamaCppAdapter::new(server.url());
     let request = SubmitRequest {
+        reuse_prompt_cache: false,
         job_id: "direct".into(),
         correlation_id: "direct".into(),
         prompt: "Tell me a story about a llama".into(),
@@ -170,4 +171,50 @@ async fn replicas_follow_their_engine_health() {
     daemon.narrated("Not ready: none of 1 pools").await;
     let late = llamacpp_task(4);
     assert_eq!(daemon.submit(&late).await.status(), 503);
+}
+
+/// How many prompt tokens llama-server took from its cache, per generation, oldest first.
+fn prompt_tokens_cached(daemon: &orchestratord::testing::TestServer) -> Vec<u64> {
+    daemon
+        .capture
+        .records()
+        .into_iter()
+        .filter(|r| r.msg.starts_with("llama-server's final chunk says"))
+        .filter_map(|r| r.u64("tokens_cached"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_starts_from_its_prompt_cache_only_when_the_request_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(&tiny_model(dir.path()), 1);
+    let daemon = support::start(llamacpp_config(&[server.url()])).await;
+    let prompt = "A llama walks far across the high plains";
+    // The same prompt five times on one slot: the task API without a hint, with `kv_hint: cold`,
+    // and with `reuse` under strict determinism starts cold; `reuse` alone and the OpenAI door
+    // (best-effort `seed`, as the engine's own OpenAI route) start from the cache.
+    let hints = [
+        json!({}),
+        json!({"kv_hint": "cold"}),
+        json!({"kv_hint": "reuse", "determinism": "strict"}),
+        json!({"kv_hint": "reuse"}),
+    ];
+    for hint in hints {
+        let mut body = llamacpp_task(2);
+        body["prompt"] = json!(prompt);
+        for (key, value) in hint.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let id = daemon.admit(&body).await;
+        daemon.events(&id).await;
+    }
+    let completion = json!({"model": "tiny", "prompt": prompt, "max_tokens": 2});
+    let response = daemon.post_json("/v1/completions", &completion).await;
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+
+    let cached = prompt_tokens_cached(&daemon);
+    assert_eq!(cached.len(), 5, "{}", daemon.capture.dump());
+    assert_eq!(&cached[..3], &[0, 0, 0], "cold starts: {cached:?}");
+    assert!(cached[3] > 0 && cached[4] > 0, "cached starts: {cached:?}");
 }

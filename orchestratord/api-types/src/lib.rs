@@ -112,6 +112,15 @@ pub struct TaskRequest {
     pub stop: Option<Vec<String>>,
 }
 
+impl TaskRequest {
+    /// Whether the engine may start from its cache of an earlier prompt: asked for with
+    /// `kv_hint: reuse`, and never under `determinism: strict` (a cached start is not bit-for-bit
+    /// the same as a cold one).
+    pub fn reuses_prompt_cache(&self) -> bool {
+        self.kv_hint == Some(KvHint::Reuse) && self.determinism != Some(Determinism::Strict)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamLinks {

@@ -217,6 +217,7 @@ async fn completion(
     };
     let ids = JobIds::of(&headers);
     let request = SubmitRequest {
+        reuse_prompt_cache: false,
         job_id: ids.job_id.clone(),
         correlation_id: ids.correlation_id.clone(),
         prompt: asked.prompt,

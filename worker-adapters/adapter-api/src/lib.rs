@@ -49,6 +49,11 @@ pub struct SubmitRequest {
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
     pub stop: Vec<String>,
+    /// The engine may start from what it cached of an earlier prompt with the same beginning
+    /// (llama.cpp's `cache_prompt`): a faster first token, but the output is not bit-for-bit
+    /// reproducible. Set for `kv_hint: reuse` without `determinism: strict`, and by the OpenAI
+    /// front door (whose `seed` is best effort).
+    pub reuse_prompt_cache: bool,
 }
 
 impl SubmitRequest {

@@ -34,7 +34,16 @@ struct Chunk {
     #[serde(default)]
     tokens_evaluated: Option<u32>,
     #[serde(default)]
+    timings: Option<Timings>,
+    #[serde(default)]
     error: Option<serde_json::Value>,
+}
+
+/// The final chunk's timings: how many prompt tokens came from the slot's cache.
+#[derive(Deserialize)]
+struct Timings {
+    #[serde(default)]
+    cache_n: Option<u32>,
 }
 
 fn unreachable_engine(error: reqwest::Error) -> AdapterError {
@@ -141,7 +150,7 @@ impl WorkerAdapter for LlamaCppAdapter {
                 "prompt": prompt,
                 "n_predict": request.max_tokens,
                 "stream": true,
-                "cache_prompt": false,
+                "cache_prompt": request.reuse_prompt_cache,
             });
             request.write_sampling(&mut body);
             let response = self
@@ -188,9 +197,11 @@ impl WorkerAdapter for LlamaCppAdapter {
                         Ok(chunk) if chunk.stop => {
                             ended = true;
                             let reason = stop_reason(chunk.stop_type.as_deref());
-                            debug!(log, "llama-server's final chunk says stop ({}), {} tokens predicted, {} prompt tokens evaluated",
-                                reason.as_str(), chunk.tokens_predicted.unwrap_or(index), chunk.tokens_evaluated.unwrap_or(0);
-                                keys::STOP_REASON => reason.as_str(), keys::TOKENS_OUT => chunk.tokens_predicted.unwrap_or(index));
+                            let cached = chunk.timings.as_ref().and_then(|t| t.cache_n).unwrap_or(0);
+                            debug!(log, "llama-server's final chunk says stop ({}), {} tokens predicted, {} prompt tokens evaluated ({} from its cache)",
+                                reason.as_str(), chunk.tokens_predicted.unwrap_or(index), chunk.tokens_evaluated.unwrap_or(0), cached;
+                                keys::STOP_REASON => reason.as_str(), keys::TOKENS_OUT => chunk.tokens_predicted.unwrap_or(index),
+                                keys::TOKENS_CACHED => cached);
                             let mut events = Vec::new();
                             if !chunk.content.is_empty() {
                                 events.push(Ok(EngineEvent::Token { text: chunk.content, index }));

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
     SubmitRequest {
+        reuse_prompt_cache: false,
         job_id: "job".into(),
         correlation_id: "corr-1".into(),
         prompt: prompt.into(),

@@ -221,6 +221,7 @@ mod tests {
 
     fn request(max_tokens: u32) -> SubmitRequest {
         SubmitRequest {
+            reuse_prompt_cache: false,
             job_id: "j".into(),
             correlation_id: "c".into(),
             prompt: "hello".into(),

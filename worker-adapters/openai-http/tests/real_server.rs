@@ -8,6 +8,7 @@ use openai_http::{Api, OpenAiAdapter};
 
 fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
     SubmitRequest {
+        reuse_prompt_cache: false,
         job_id: "job".into(),
         correlation_id: "corr".into(),
         prompt: prompt.into(),

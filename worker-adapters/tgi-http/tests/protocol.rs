@@ -9,6 +9,7 @@ use tgi_http::TgiAdapter;
 
 fn request(prompt: &str, max_tokens: u32, stop: &[&str]) -> SubmitRequest {
     SubmitRequest {
+        reuse_prompt_cache: false,
         job_id: "job".into(),
         correlation_id: "corr".into(),
         prompt: prompt.into(),

@@ -9,6 +9,7 @@ use triton::TritonAdapter;
 
 fn request(prompt: &str, max_tokens: u32) -> SubmitRequest {
     SubmitRequest {
+        reuse_prompt_cache: false,
         job_id: "job".into(),
         correlation_id: "corr".into(),
         prompt: prompt.into(),

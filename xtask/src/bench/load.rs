@@ -185,7 +185,7 @@ pub async fn open(
                 "session_id": uuid::Uuid::new_v4().to_string(), "workload": "completion",
                 "engine": engine, "model_ref": model_ref, "ctx": 512, "priority": "interactive",
                 "max_tokens": tokens, "deadline_ms": REQUEST_LIMIT.as_millis() as u64,
-                "prompt": PROMPT, "seed": seed, "temperature": 0.0});
+                "prompt": PROMPT, "seed": seed, "temperature": 0.0, "kv_hint": "reuse"});
             let admitted = post("/v1/tasks", task)
                 .await
                 .map_err(|e| format!("POST /v1/tasks: {e}"))?;

@@ -177,8 +177,10 @@ fn method(options: &Options, quiet: &str, took: Duration) -> String {
          proxy ({litellm}) run with their defaults from venvs outside the work tree. Each request \
          asks for {tokens} tokens of `\"{prompt}\"` at temperature 0; OpenAI-shaped targets get \
          the same `POST /v1/completions` body (`stream: true`, `stream_options.include_usage`, \
-         `max_tokens`), the task API a \
-         `POST /v1/tasks` then `GET /v1/tasks/{{id}}/stream`. The load client is Rust (tokio \
+         `max_tokens`; llama-server's OpenAI route reuses its prompt cache by default, and so \
+         does orchestratord's), the task API a `POST /v1/tasks` (with `kv_hint: reuse`, the same \
+         cache use) then `GET /v1/tasks/{{id}}/stream`; the native `/completion` row asks for no \
+         cache (`cache_prompt: false`). The load client is Rust (tokio \
          current-thread runtime, reqwest, a new connection per request for every target), in \
          xtask's process. Concurrency: {concurrency}; {rounds} rounds per concurrency, targets \
          interleaved within each round. Delivery is counted from the streams: an event with \

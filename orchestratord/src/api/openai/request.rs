@@ -13,7 +13,7 @@ use adapter_api::ChatMessage;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use llorch_api_types::openai::{Stop, StreamOptions};
-use llorch_api_types::{Priority, TaskRequest, Workload};
+use llorch_api_types::{Determinism, KvHint, Priority, TaskRequest, Workload};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
@@ -187,10 +187,12 @@ impl Generation {
             deadline_ms: u64::MAX,
             prompt: Some(self.prompt),
             seed: self.seed,
-            determinism: None,
+            // OpenAI's `seed` is best effort, and an engine's own OpenAI route reuses its prompt
+            // cache (llama.cpp's default): so does this door.
+            determinism: Some(Determinism::BestEffort),
             sampler_profile_version: None,
             expected_tokens: None,
-            kv_hint: None,
+            kv_hint: Some(KvHint::Reuse),
             pool_id: Some(pool.id().to_string()),
             temperature: self.temperature,
             top_p: self.top_p,
