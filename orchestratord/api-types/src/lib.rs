@@ -94,12 +94,17 @@ pub struct TaskRequest {
     pub prompt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// `strict`: the engine evaluates the whole prompt, so a seed gives the same tokens on any
+    /// replica (the default); `best_effort`: it may not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub determinism: Option<Determinism>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampler_profile_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_tokens: Option<u32>,
+    /// `reuse`: the engine may start from its cache of an earlier prompt with the same
+    /// beginning (a faster first token; not under `determinism: strict`); `cold` (the default):
+    /// it evaluates the whole prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_hint: Option<KvHint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
