@@ -14,8 +14,8 @@ mod scopes;
 
 use crate::escape::escape_for_terminal;
 use crate::flatten::{FieldValue, FlatRecord};
+use crate::formats::FlatFormat;
 use crate::router::empty_values;
-use crate::sinks::FlatFormat;
 use crate::timestamp::{self, SinceFirst};
 use scopes::{Ids, Said, Scope, SCOPES};
 use slog::{Level, Record};
