@@ -172,7 +172,7 @@ impl SinkSet {
     /// Out of records: wait [`LINGER`] for more (callers meanwhile find the worker awake and do not
     /// wake it), then hand the batch to the writers if none came, or if it is old enough.
     fn linger_then_write_out(&self) {
-        let since = *self.idle_since.get().get_or_insert_with(Instant::now);
+        let since = self.idle_since.get().unwrap_or_else(Instant::now);
         std::thread::sleep(LINGER);
         if self.worker.queued.load(Ordering::Relaxed) > 0 && since.elapsed() < MAX_BATCH_AGE {
             self.idle_since.set(Some(since));
