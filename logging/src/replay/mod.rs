@@ -25,14 +25,14 @@ pub use record::ReplayRecord;
 use crate::compact::{CompactFormat, TimeColumn};
 use crate::decorator::AnsiDecorator;
 use crate::escape::escape_for_terminal;
+use crate::formats::Staging;
 use crate::router::empty_values;
 use crate::timestamp::{self, SinceFirst};
 use full::FullLayout;
 use serde_json::Value;
 use slog::{BorrowedKV, Level, Record, RecordLocation, RecordStatic};
 use slog_term::{Decorator, PlainDecorator};
-use std::io::{self, Write};
-use std::sync::{Arc, Mutex};
+use std::io;
 use time::UtcOffset;
 
 /// How records are rendered.
@@ -80,7 +80,8 @@ pub const FOREIGN_MARK: &str = "│ not llama-orch: ";
 /// Renders lines one after the other; it remembers which contexts it has said (compact view)
 /// and the first record's time (offsets), so render a log's lines in order with one renderer.
 pub struct Renderer {
-    out: Buffer,
+    /// Where the decorators write; the renderer takes what one line wrote.
+    out: Staging,
     layout: Box<dyn Layout>,
 }
 
@@ -95,7 +96,7 @@ impl Renderer {
 
     /// Wall-clock times of the compact view at `offset`; UTC when it is `None`.
     pub fn at_offset(options: ReplayOptions, offset: Option<UtcOffset>) -> Renderer {
-        let out = Buffer::default();
+        let out = Staging::default();
         let layout: Box<dyn Layout> = if options.colour {
             layout(AnsiDecorator::new(out.clone()), options, offset)
         } else {
@@ -193,27 +194,4 @@ fn foreign_line(decorator: &impl Decorator, record: &Record, text: &str) -> io::
         rd.write_all(b"\n")?;
         rd.flush()
     })
-}
-
-/// Where the decorators write; the renderer takes what one line wrote.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Buffer {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
