@@ -113,8 +113,8 @@ pub fn start(logs: &Path, choice: &Choice) -> Result<Setup, String> {
             ],
         ));
     }
-    for (binary, log_name, [task_api, completions]) in daemons {
-        let (new, daemon) = orchestratord(binary, log_name, &pools, logs, [task_api, completions]);
+    for (binary, log_name, names) in daemons {
+        let (new, daemon) = orchestratord(binary, log_name, &pools, logs, names);
         targets.extend(new);
         services.extend(daemon);
     }
