@@ -175,11 +175,35 @@ fn process_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// CPU time of the logging system's own threads (the worker and the sinks' writers, named
+/// `llorch-log…`), from the scheduler's nanosecond run-time counters: the part of the overhead
+/// that can be attributed directly, far less noisy than the difference of two process totals.
+fn log_threads_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("llorch-log") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(total)
+}
+
 /// Medians of one level's interleaved batches, per token.
 #[derive(Default)]
 struct Level {
     wall: Vec<f64>,
     cpu: Vec<f64>,
+    log_threads: Vec<f64>,
     json_bytes: u64,
     pretty_bytes: u64,
 }
@@ -207,10 +231,12 @@ fn interleaved(bench: &Bench, levels: &[String]) {
     for _ in 0..rounds {
         for (level, seen) in levels.iter().zip(&mut seen) {
             bench.set_level(level);
-            let (bytes, cpu) = (bench.log.bytes(), process_cpu());
+            let (bytes, cpu, log_cpu) = (bench.log.bytes(), process_cpu(), log_threads_cpu());
             seen.wall
                 .push(per_token(bench.timed(u64::from(batch)), batch));
             seen.cpu.push(per_token(process_cpu() - cpu, batch));
+            seen.log_threads
+                .push(per_token(log_threads_cpu().saturating_sub(log_cpu), batch));
             let after = bench.log.bytes();
             seen.json_bytes += after.0 - bytes.0;
             seen.pretty_bytes += after.1 - bytes.1;
@@ -225,10 +251,12 @@ fn interleaved(bench: &Bench, levels: &[String]) {
     for (level, seen) in levels.iter().zip(&seen) {
         let (wall, cpu) = (median(&seen.wall), median(&seen.cpu));
         let ((wall_min, wall_max), (cpu_min, cpu_max)) = (spread(&seen.wall), spread(&seen.cpu));
+        let log_threads = median(&seen.log_threads);
+        let (log_min, log_max) = spread(&seen.log_threads);
         println!(
             "narration_overhead/interleaved/{level}: wall {wall:.0} ns per token ({wall_min:.0}–{wall_max:.0}), \
              overhead {}; CPU {cpu:.0} ns per token ({cpu_min:.0}–{cpu_max:.0}), overhead {}; \
-             {:.0} JSON + {:.0} pretty bytes per token; {rounds} rounds of {batch}×{STREAMS}×{TOKENS} tokens",
+             log threads {log_threads:.0} ns per token ({log_min:.0}–{log_max:.0}); {:.0} JSON + {:.0} pretty bytes per token; {rounds} rounds of {batch}×{STREAMS}×{TOKENS} tokens",
             overhead(wall, off.map(|o| median(&o.wall))),
             overhead(cpu, off.map(|o| median(&o.cpu))),
             seen.json_bytes as f64 / tokens,
