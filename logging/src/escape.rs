@@ -17,6 +17,13 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
+/// Printable ASCII without a backslash, the common case: checked a byte at a time instead of
+/// decoding characters (the pretty sink checks every key and value of every record).
+pub(crate) fn is_plain_ascii(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'\\')
+}
+
 /// Returns `text` with every control character (C0, DEL, C1 — which covers ESC and CSI), every
 /// bidirectional control (LRM, RLM, ALM, embeddings, overrides, isolates), the line and
 /// paragraph separators U+2028/U+2029 and the look-alikes of a backslash (`∖` U+2216, `⧵`
@@ -29,7 +36,7 @@ fn needs_escape(c: char) -> bool {
 /// Not covered: zero-width characters (U+200B–U+200D, U+FEFF) and homoglyphs of letters.
 /// Borrows when there is nothing to escape.
 pub fn escape_for_terminal(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c == '\\' || needs_escape(c)) {
+    if is_plain_ascii(text) || !text.chars().any(|c| c == '\\' || needs_escape(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -88,6 +95,16 @@ mod tests {
         assert_eq!(real, "C:\\n\\u{1b}");
         assert_ne!(forged, real);
         assert_eq!(escape_for_terminal("\u{ff3c}n"), "\\u{ff3c}n");
+    }
+
+    proptest::proptest! {
+        /// The byte-wise fast path never lets through what the character-wise rule escapes.
+        #[test]
+        fn the_ascii_fast_path_agrees_with_the_character_rule(text in "[ -~]{0,30}|[ -~\t\u{1b}é\u{202e}]{0,30}|(?s).{0,30}") {
+            let by_chars = !text.chars().any(|c| c == '\\' || needs_escape(c));
+            proptest::prop_assert!(!is_plain_ascii(&text) || by_chars);
+            proptest::prop_assert_eq!(matches!(escape_for_terminal(&text), Cow::Borrowed(_)), by_chars);
+        }
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub(crate) struct CompactFormat<D> {
     said: [Said; 5],
     scratch: String,
     who: String,
+    /// The scope of each inherited field of the record being written, worked out once.
+    field_scopes: Vec<Option<Scope>>,
 }
 
 impl<D: Decorator> CompactFormat<D> {
@@ -123,6 +125,7 @@ impl<D: Decorator> CompactFormat<D> {
             said: Default::default(),
             scratch: String::new(),
             who: String::new(),
+            field_scopes: Vec::new(),
         }
     }
 
@@ -139,19 +142,28 @@ impl<D: Decorator> CompactFormat<D> {
             said,
             scratch,
             who,
+            field_scopes,
         } = self;
         if let TimeColumn::SinceFirst(since) = times {
             since.observe(view.time());
         }
         let ids = Ids::of(view);
+        field_scopes.clear();
+        field_scopes.extend(view.inherited_fields().map(|(key, _)| ids.scope_of(key)));
+        let field_scopes = &*field_scopes;
         decorator.with_record(record, empty_values(), |rd| {
             for (scope, said) in SCOPES.into_iter().zip(said.iter_mut()) {
                 let Some(id) = ids.id(scope) else { continue };
-                let mine = |&(key, _): &(&str, FieldValue)| ids.scope_of(key) == Some(scope);
-                if said.note(id, view.inherited_fields().filter(mine), scratch) {
+                let mine = || {
+                    view.inherited_fields()
+                        .zip(field_scopes)
+                        .filter(move |(_, of)| **of == Some(scope))
+                        .map(|(field, _)| field)
+                };
+                if said.note(id, mine(), scratch) {
                     ids.who(scope, who);
                     let zone = (scope == Scope::Root).then(|| times.zone());
-                    context_line(rd, who, view.inherited_fields().filter(mine), zone)?;
+                    context_line(rd, who, mine(), zone)?;
                 }
             }
             ids.who(Scope::Correlation, who);
@@ -236,13 +248,33 @@ fn write_value(out: &mut dyn Write, value: FieldValue<'_>) -> io::Result<()> {
         return write!(out, "{value}");
     };
     let safe = escape_for_terminal(s);
-    if safe.is_empty()
-        || safe
-            .chars()
-            .any(|c| c.is_whitespace() || c == '"' || c == '=')
-    {
+    if needs_quotes(&safe) {
         write!(out, "\"{}\"", safe.replace('"', "\\\""))
     } else {
         out.write_all(safe.as_bytes())
+    }
+}
+
+/// Empty, or holding white space, `"` or `=`: bytes first, characters only beyond ASCII.
+fn needs_quotes(text: &str) -> bool {
+    text.is_empty()
+        || text
+            .bytes()
+            .any(|b| matches!(b, b'"' | b'=' | b'\x0b') || b.is_ascii_whitespace())
+        || (!text.is_ascii() && text.chars().any(char::is_whitespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_quotes;
+
+    proptest::proptest! {
+        /// The byte-wise check says what the character-wise rule said.
+        #[test]
+        fn quoting_follows_the_character_rule(text in "[ -~]{0,24}|[a-z=\"\u{a0}\u{3000}\u{b}]{0,24}|(?s).{0,24}") {
+            let by_chars = text.is_empty()
+                || text.chars().any(|c| c.is_whitespace() || c == '"' || c == '=');
+            proptest::prop_assert_eq!(needs_quotes(&text), by_chars);
+        }
     }
 }

@@ -174,16 +174,23 @@ fn update<'k, 'v>(
 ) -> bool {
     let mut changed = false;
     for (key, value) in fields {
-        scratch.clear();
-        let _ = write!(scratch, "{value}");
+        // Text is compared as it is; only other values are written out first.
+        let text = match value {
+            FieldValue::Str(s) => s,
+            other => {
+                scratch.clear();
+                let _ = write!(scratch, "{other}");
+                scratch.as_str()
+            }
+        };
         match said.iter_mut().find(|(k, _)| k == key) {
-            Some((_, old)) if *old == *scratch => {}
+            Some((_, old)) if old == text => {}
             Some((_, old)) => {
-                old.clone_from(scratch);
+                text.clone_into(old);
                 changed = true;
             }
             None => {
-                said.push((key.to_string(), scratch.clone()));
+                said.push((key.to_string(), text.to_string()));
                 changed = true;
             }
         }
