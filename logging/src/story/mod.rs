@@ -54,7 +54,7 @@ struct Story {
     /// The limit that filled it, in words.
     full: Option<String>,
     /// When the last record not kept was narrated, so the note is shaped like every record.
-    last_omitted_ts: String,
+    last_omitted: Option<time::OffsetDateTime>,
     /// Its place in `Stories::order`: an entry with another number is of a story forgotten since.
     seq: u64,
 }
@@ -69,7 +69,8 @@ impl Story {
             .collect();
         if let (Some(limit), true) = (&self.full, self.omitted > 0) {
             let mut note = Map::new();
-            note.insert(keys::TS.into(), Value::String(self.last_omitted_ts.clone()));
+            let ts = self.last_omitted.map(crate::timestamp::rfc3339);
+            note.insert(keys::TS.into(), Value::String(ts.unwrap_or_default()));
             note.insert(
                 keys::LEVEL.into(),
                 Value::String(crate::level_word(slog::Level::Warning).into()),
@@ -126,7 +127,7 @@ impl Stories {
         }
     }
 
-    fn record(&mut self, job_id: &str, line: Arc<str>, ts: &str) {
+    fn record(&mut self, job_id: &str, line: Arc<str>, time: time::OffsetDateTime) {
         let size = line.len() + RECORD_OVERHEAD;
         if !self.jobs.contains_key(job_id) {
             if self.order.len() >= self.limits.stories {
@@ -156,7 +157,7 @@ impl Stories {
         }
         if story.full.is_some() {
             story.omitted += 1;
-            ts.clone_into(&mut story.last_omitted_ts);
+            story.last_omitted = Some(time);
             return;
         }
         story.records.push(line);
@@ -232,11 +233,11 @@ impl StoryIndex {
         }
     }
 
-    fn record(&self, job_id: &str, line: Arc<str>, ts: &str) {
+    fn record(&self, job_id: &str, line: Arc<str>, time: time::OffsetDateTime) {
         self.stories
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .record(job_id, line, ts);
+            .record(job_id, line, time);
     }
 }
 
@@ -261,17 +262,17 @@ impl NarrationTap for StoryTap {
             Ok(text) => Arc::from(text),
             Err(_) => return,
         };
-        let ts = record.ts();
+        let time = record.time();
         if let Some(FieldValue::Str(job_id)) = job {
-            self.0.record(job_id, line, &ts);
+            self.0.record(job_id, line, time);
             return;
         }
         let mut lives = self.0.lives.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(FieldValue::Str(replica)) = record.field(keys::REPLICA_ID) {
-            lives.record(&format!("replica:{replica}"), line.clone(), &ts);
+            lives.record(&format!("replica:{replica}"), line.clone(), time);
         }
         if let Some(FieldValue::Str(pool)) = pool {
-            lives.record(&format!("pool:{pool}"), line, &ts);
+            lives.record(&format!("pool:{pool}"), line, time);
         }
     }
 }
