@@ -19,7 +19,7 @@ fn needs_escape(c: char) -> bool {
 
 /// Printable ASCII without a backslash, the common case: checked a byte at a time instead of
 /// decoding characters (the pretty sink checks every key and value of every record).
-pub(crate) fn is_plain_ascii(text: &str) -> bool {
+fn is_plain_ascii(text: &str) -> bool {
     text.bytes()
         .all(|b| (b' '..=b'~').contains(&b) && b != b'\\')
 }

@@ -22,7 +22,8 @@ pub(crate) fn rfc3339(time: OffsetDateTime) -> String {
 }
 
 /// Writes `value`'s last `into.len()` decimal digits into `into`, zero-padded: the time fields
-/// of every record, without the formatting machinery (it was a tenth of the log worker's time).
+/// of every record without the formatting machinery, where about a tenth of the log worker's
+/// time went.
 fn put_digits(into: &mut [u8], mut value: u32) {
     for digit in into.iter_mut().rev() {
         *digit = b'0' + (value % 10) as u8;
