@@ -29,9 +29,22 @@ pub trait Tagged {
 
 impl Tagged for reqwest::RequestBuilder {
     fn tagged(self, request: &crate::SubmitRequest) -> Self {
-        self.header(CORRELATION_HEADER, &request.correlation_id)
-            .header(JOB_HEADER, &request.job_id)
+        self.headers(tags(request))
     }
+}
+
+/// The job's id headers (an id a header cannot carry is left out: ids are checked on admission).
+pub fn tags(request: &crate::SubmitRequest) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in [
+        (CORRELATION_HEADER, &request.correlation_id),
+        (JOB_HEADER, &request.job_id),
+    ] {
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+    headers
 }
 
 /// A client with the shared connect timeout and keep-alive pool.

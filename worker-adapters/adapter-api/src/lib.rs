@@ -1,6 +1,7 @@
 //! One interface over every engine. An adapter submits a job and returns a stream of token
 //! events; dropping the stream cancels the job at the engine.
 
+pub mod direct;
 mod endpoints;
 pub mod http;
 mod narrate;

@@ -4,7 +4,6 @@
 
 mod chat;
 
-use adapter_api::http::Tagged;
 use adapter_api::{
     AdapterError, EngineEvent, EngineHealth, SubmitRequest, TokenStream, WorkerAdapter,
 };
@@ -19,6 +18,8 @@ pub struct LlamaCppAdapter {
     log: slog::Logger,
     base: String,
     client: reqwest::Client,
+    /// What every request carries besides the job's ids: the API key, if any.
+    headers: reqwest::header::HeaderMap,
 }
 
 #[derive(Deserialize)]
@@ -46,15 +47,6 @@ struct Timings {
     cache_n: Option<u32>,
 }
 
-fn unreachable_engine(error: reqwest::Error) -> AdapterError {
-    // reqwest's message would name the URL (host, port, credentials): it is left out.
-    AdapterError::new(
-        ErrorCode::WorkerReset,
-        format!("cannot reach llama-server: {}", error.without_url()),
-        true,
-    )
-}
-
 impl LlamaCppAdapter {
     /// `base` is the server's URL, such as `http://127.0.0.1:8081`.
     pub fn new(base: impl Into<String>) -> Self {
@@ -63,6 +55,7 @@ impl LlamaCppAdapter {
             log: slog::Logger::root(slog::Discard, slog::o!()),
             base: base.into().trim_end_matches('/').to_string(),
             client,
+            headers: reqwest::header::HeaderMap::new(),
         }
     }
 
@@ -77,7 +70,8 @@ impl LlamaCppAdapter {
     pub fn with_api_key(mut self, key: &logging::Secret<String>) -> Result<Self, &'static str> {
         let headers = adapter_api::http::bearer(key)
             .ok_or("the engine API key holds characters an HTTP header cannot carry")?;
-        self.client = adapter_api::http::client_with(headers);
+        self.client = adapter_api::http::client_with(headers.clone());
+        self.headers = headers;
         Ok(self)
     }
 
@@ -153,20 +147,27 @@ impl WorkerAdapter for LlamaCppAdapter {
                 "cache_prompt": request.reuse_prompt_cache,
             });
             request.write_sampling(&mut body);
-            let response = self
-                .client
-                .post(format!("{}/completion", self.base))
-                // A fresh connection per generation: llama-server's HTTP threads are not held by
-                // idle keep-alive connections, and a connection it closed is never reused.
-                .header(reqwest::header::CONNECTION, "close")
-                .tagged(&request)
-                .json(&body)
-                .send()
+            let mut headers = self.headers.clone();
+            headers.extend(adapter_api::http::tags(&request));
+            // A fresh connection per generation: llama-server's HTTP threads are not held by
+            // idle keep-alive connections, and a connection it closed is never reused.
+            headers.insert(
+                reqwest::header::CONNECTION,
+                reqwest::header::HeaderValue::from_static("close"),
+            );
+            let url = format!("{}/completion", self.base);
+            let json = body.to_string().into_bytes();
+            let response = adapter_api::direct::post_generation(&self.client, &url, headers, json)
                 .await
-                .map_err(unreachable_engine)?;
-            let status = response.status();
-            if !status.is_success() {
-                let error = adapter_api::http::refusal("llama-server", status.as_u16());
+                .map_err(|detail| {
+                    AdapterError::new(
+                        ErrorCode::WorkerReset,
+                        format!("cannot reach llama-server: {detail}"),
+                        true,
+                    )
+                })?;
+            if !(200..300).contains(&response.status) {
+                let error = adapter_api::http::refusal("llama-server", response.status);
                 warn!(log, "llama-server refused the job: {}", error.message;
                     keys::ERROR_KIND => error.code.as_str());
                 return Err(error);
@@ -175,7 +176,7 @@ impl WorkerAdapter for LlamaCppAdapter {
             let narration_log = log.clone();
             let mut index = 0u32;
             let mut ended = false;
-            let events = adapter_api::sse::data_lines(response.bytes_stream()).filter_map(move |line| {
+            let events = adapter_api::sse::data_lines(response.body).filter_map(move |line| {
                 let log = log.clone();
                 let event = match line {
                     Err(e) if !ended => {
