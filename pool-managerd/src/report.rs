@@ -7,6 +7,9 @@ use llorch_api_types::{PoolHealth, PoolMetrics, ReplicaHealth};
 /// `pool`'s health; `queue_depth` is the caller's (orchestratord queues, pool-managerd does not).
 pub fn pool_health(pool: &ManagedPool, queue_depth: u32) -> PoolHealth {
     let restarts = pool.restarts();
+    // The phase is read before readiness: a replica that turns ready in between then shows as
+    // `ready` in a phase still starting, never as a `ready` phase of a pool that is not ready.
+    let phase = pool.phase();
     PoolHealth {
         pool_id: pool.id().into(),
         engine: pool.engine().as_str().into(),
@@ -39,6 +42,6 @@ pub fn pool_health(pool: &ManagedPool, queue_depth: u32) -> PoolHealth {
             queue_depth,
             active_leases: pool.active_leases(),
         },
-        phase: Some(pool.phase()),
+        phase: Some(phase),
     }
 }
