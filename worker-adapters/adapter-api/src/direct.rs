@@ -64,10 +64,17 @@ pub struct Answer {
     pub body: DrivenBody,
 }
 
-/// True when `url` is posted to directly: plain `http://`, and no proxy variable set (`env`
-/// reads one; reqwest, which honours them, serves the rest).
+/// True when `url` is posted to directly: plain `http://` without credentials in it, and no
+/// proxy variable set (`env` reads one). reqwest, which sends a URL's credentials as basic
+/// authentication and honours proxies, serves the rest.
 pub fn applies(url: &str, env: impl Fn(&str) -> Option<String>) -> bool {
-    url.starts_with("http://")
+    let credentials = url.strip_prefix("http://").map(|rest| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .unwrap_or(rest)
+            .contains('@')
+    });
+    credentials == Some(false)
         && PROXY_VARIABLES
             .iter()
             .all(|name| env(name).is_none_or(|value| value.is_empty()))
@@ -265,10 +272,12 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_without_a_proxy_is_posted_directly() {
+    fn only_plain_http_without_credentials_or_a_proxy_is_posted_directly() {
         assert!(applies("http://127.0.0.1:8080/completion", env(&[])));
         assert!(applies("http://h/c", env(&[("HTTP_PROXY", "")])));
         assert!(!applies("https://h/c", env(&[])));
+        assert!(!applies("http://user:pw@h:8081/c", env(&[])));
+        assert!(applies("http://h:8081/c?by=a@b", env(&[])));
         assert!(!applies(
             "http://h/c",
             env(&[("http_proxy", "http://p:3128")])
