@@ -6,7 +6,8 @@
 //! worker thread: a futex wake and two context switches per token (BENCHMARKS.md, fourth
 //! sitting). Here the reader polls the connection itself, and the wake-ups it causes itself while
 //! polling become another turn of the same poll instead of a second scheduling.
-//! Plain `http://` URLs without a proxy in the environment only; anything else keeps reqwest.
+//! Plain `http://` URLs without credentials or a proxy in the environment only; anything else
+//! keeps reqwest.
 
 use crate::http::CONNECT_TIMEOUT;
 use futures_util::stream::BoxStream;

@@ -1,6 +1,7 @@
 //! The llama.cpp adapter: `/health` (loading vs ready), `/props`, `POST /completion` streamed
-//! incrementally (a chat's prompt made by the model's own template first: `chat.rs`); cancel by
-//! dropping the stream (the upstream connection closes).
+//! incrementally on a connection of its own that the job's task reads itself
+//! (`adapter_api::direct`; a chat's prompt made by the model's own template first: `chat.rs`);
+//! cancel by dropping the stream (the upstream connection closes).
 
 mod chat;
 
