@@ -9,7 +9,7 @@
 //! Plain `http://` URLs without credentials or a proxy in the environment only; anything else
 //! keeps reqwest.
 
-use crate::http::CONNECT_TIMEOUT;
+use crate::http::{CONNECT_TIMEOUT, TCP_KEEPALIVE};
 use futures_util::stream::BoxStream;
 use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt, TryStreamExt};
@@ -23,7 +23,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
 
 type Connection = http1::Connection<TokioIo<tokio::net::TcpStream>, Full>;
 type Full = http_body_util::Full<Bytes>;
@@ -31,8 +30,6 @@ type Full = http_body_util::Full<Bytes>;
 /// Turns of one poll before a wake-up is passed on as usual, so that a connection that keeps
 /// waking itself (tokio's cooperative budget, hyper's own yield) still lets other tasks run.
 const MAX_TURNS: usize = 8;
-/// A generation may be quiet for minutes; the kernel finds a dead peer for the relay's bounds.
-const KEEPALIVE: Duration = Duration::from_secs(30);
 const PROXY_VARIABLES: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
 
 /// Why a direct POST got no answer. The messages never carry the URL.
@@ -57,12 +54,6 @@ impl fmt::Display for PostError {
             PostError::Http(e) => write!(f, "request failed: {e}"),
         }
     }
-}
-
-/// The answer's status and its body, read as it arrives.
-pub struct Answer {
-    pub status: u16,
-    pub body: DrivenBody,
 }
 
 /// True when `url` is posted to directly: plain `http://` without credentials in it, and no
@@ -96,12 +87,7 @@ pub async fn post_generation(
     json: Vec<u8>,
 ) -> Result<Streamed, String> {
     if applies(url, |name| std::env::var(name).ok()) {
-        let answer = post(url, &headers, json).await.map_err(|e| e.to_string())?;
-        let body = answer.body.map_err(|e| e.to_string()).boxed();
-        return Ok(Streamed {
-            status: answer.status,
-            body,
-        });
+        return post(url, &headers, json).await.map_err(|e| e.to_string());
     }
     let response = client
         .post(url)
@@ -120,8 +106,9 @@ pub async fn post_generation(
     })
 }
 
-/// POSTs `json` to `url` with `headers` on a new connection (closed after the answer).
-pub async fn post(url: &str, headers: &HeaderMap, json: Vec<u8>) -> Result<Answer, PostError> {
+/// POSTs `json` to `url` with `headers` on a new connection (closed after the answer), whose
+/// body the reader's polls drive.
+pub async fn post(url: &str, headers: &HeaderMap, json: Vec<u8>) -> Result<Streamed, PostError> {
     let uri: hyper::Uri = url.parse().map_err(|_| PostError::BadUrl)?;
     let authority = uri.authority().ok_or(PostError::BadUrl)?.clone();
     let host = authority
@@ -137,7 +124,7 @@ pub async fn post(url: &str, headers: &HeaderMap, json: Vec<u8>) -> Result<Answe
     .map_err(|_| PostError::ConnectTimeout)?
     .map_err(PostError::Connect)?;
     let _ = tcp.set_nodelay(true);
-    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE);
+    let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
     let (mut sender, connection) = http1::handshake(TokioIo::new(tcp))
         .await
@@ -158,17 +145,18 @@ pub async fn post(url: &str, headers: &HeaderMap, json: Vec<u8>) -> Result<Answe
         .await
         .map_err(PostError::Http)?;
     let status = response.status().as_u16();
-    Ok(Answer {
+    let body = DrivenBody {
+        driver,
+        body: response.into_body(),
+    };
+    Ok(Streamed {
         status,
-        body: DrivenBody {
-            driver,
-            body: response.into_body(),
-        },
+        body: body.map_err(|e| e.to_string()).boxed(),
     })
 }
 
 /// The answer's data chunks; polling it drives the connection.
-pub struct DrivenBody {
+struct DrivenBody {
     driver: Driver,
     body: Incoming,
 }

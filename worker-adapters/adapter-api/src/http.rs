@@ -9,6 +9,9 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// TCP keep-alive probes on engine connections: a generation may be quiet for minutes, and the
+/// kernel finds a dead peer for the relay's own bounds.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// For short control calls (health, props, models); generation streams have no overall timeout.
 pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -57,7 +60,7 @@ pub fn client_with(headers: reqwest::header::HeaderMap) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .tcp_keepalive(Duration::from_secs(30))
+        .tcp_keepalive(TCP_KEEPALIVE)
         .default_headers(headers)
         .build()
         .unwrap_or_default()
