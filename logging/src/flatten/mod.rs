@@ -95,10 +95,6 @@ impl FlatRecord {
         std::cell::Ref::map(self.json.borrow(), Vec::as_slice)
     }
 
-    pub fn ts(&self) -> String {
-        crate::timestamp::rfc3339(self.time)
-    }
-
     pub(crate) fn time(&self) -> time::OffsetDateTime {
         self.time
     }
