@@ -5,7 +5,6 @@
 //! slog-json for each JSON sink, were the largest costs of narration at info (BENCHMARKS.md).
 
 use crate::{keys, FieldValue, FlatRecord};
-use std::io::Write;
 
 /// `record` as a JSON object into `out` (cleared first).
 pub(crate) fn write(out: &mut Vec<u8>, record: &FlatRecord) {
@@ -25,10 +24,10 @@ pub(crate) fn write(out: &mut Vec<u8>, record: &FlatRecord) {
         match value {
             FieldValue::Str(text) => string(out, text),
             FieldValue::U64(v) => {
-                let _ = write!(out, "{v}");
+                let _ = crate::decimal::write_u64(out, v);
             }
             FieldValue::I64(v) => {
-                let _ = write!(out, "{v}");
+                let _ = crate::decimal::write_i64(out, v);
             }
             // serde_json writes a non-finite float as null, as the JSON sink does.
             FieldValue::F64(v) => {

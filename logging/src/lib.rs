@@ -14,6 +14,7 @@ mod compact;
 mod config;
 mod context;
 mod daemon;
+mod decimal;
 mod decorator;
 mod escape;
 mod flatten;

@@ -244,8 +244,11 @@ fn record_line(
 /// A value as text escaped for a terminal; quoted (`"` inside as `\"`) when it is empty or holds
 /// white space, `"` or `=`, so every `key=value` pair reads back unambiguously.
 fn write_value(out: &mut dyn Write, value: FieldValue<'_>) -> io::Result<()> {
-    let FieldValue::Str(s) = value else {
-        return write!(out, "{value}");
+    let s = match value {
+        FieldValue::Str(s) => s,
+        FieldValue::U64(v) => return crate::decimal::write_u64(out, v),
+        FieldValue::I64(v) => return crate::decimal::write_i64(out, v),
+        other => return write!(out, "{other}"),
     };
     let safe = escape_for_terminal(s);
     if needs_quotes(&safe) {

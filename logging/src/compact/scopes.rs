@@ -173,10 +173,12 @@ fn update<'k, 'v>(
     scratch: &mut String,
 ) -> bool {
     let mut changed = false;
+    let mut digits = [0; 20];
     for (key, value) in fields {
         // Text is compared as it is; only other values are written out first.
         let text = match value {
             FieldValue::Str(s) => s,
+            FieldValue::U64(v) => crate::decimal::u64_str(v, &mut digits),
             other => {
                 scratch.clear();
                 let _ = write!(scratch, "{other}");

@@ -191,7 +191,12 @@ impl Flattener {
         flat.tag.clear();
         flat.tag.push_str(record.tag());
         flat.msg.clear();
-        let _ = write!(flat.msg, "{}", record.msg());
+        match record.msg().as_str() {
+            Some(msg) => flat.msg.push_str(msg),
+            None => {
+                let _ = write!(flat.msg, "{}", record.msg());
+            }
+        }
         flat.text.clear();
         flat.fields.clear();
 
@@ -267,7 +272,25 @@ impl Collector<'_> {
         Ok(())
     }
 
+    /// Text that is already a `str`: copied, without the formatting machinery.
+    fn push_str(&mut self, key: Key, value: &str) -> slog::Result {
+        let key = unreserved(key);
+        let text = &mut self.flat.text;
+        let start = text.len() as u32;
+        text.push_str(if self.keys.is_sensitive(key) {
+            REDACTED
+        } else {
+            value
+        });
+        let end = text.len() as u32;
+        self.flat.fields.push((key, Slot::Text(start, end)));
+        Ok(())
+    }
+
     fn push_text(&mut self, key: Key, args: fmt::Arguments) -> slog::Result {
+        if let Some(value) = args.as_str() {
+            return self.push_str(key, value);
+        }
         let key = unreserved(key);
         let text = &mut self.flat.text;
         let start = text.len() as u32;
@@ -287,7 +310,7 @@ impl Serializer for Collector<'_> {
         self.push_text(key, *val)
     }
     fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
-        self.push_text(key, format_args!("{val}"))
+        self.push_str(key, val)
     }
     fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
         if key == CALL_TIME {
