@@ -174,7 +174,7 @@ fn update<'k, 'v>(
 ) -> bool {
     let mut changed = false;
     let mut digits = [0; 20];
-    for (key, value) in fields {
+    for (at, (key, value)) in fields.enumerate() {
         // Text is compared as it is; only other values are written out first.
         let text = match value {
             FieldValue::Str(s) => s,
@@ -185,7 +185,12 @@ fn update<'k, 'v>(
                 scratch.as_str()
             }
         };
-        match said.iter_mut().find(|(k, _)| k == key) {
+        // A scope's fields come in the same order every time: the key at the same place first.
+        let known = match said.get(at) {
+            Some((k, _)) if k == key => Some(at),
+            _ => said.iter().position(|(k, _)| k == key),
+        };
+        match known.map(|at| &mut said[at]) {
             Some((_, old)) if old == text => {}
             Some((_, old)) => {
                 text.clone_into(old);

@@ -185,7 +185,8 @@ impl Flattener {
     pub fn flatten(&mut self, record: &Record, values: &OwnedKVList) -> &FlatRecord {
         let flat = &mut self.record;
         flat.json_made.set(false);
-        flat.time = time::OffsetDateTime::now_utc();
+        // The caller's time (`CALL_TIME`) replaces this; the clock is read only without it.
+        flat.time = time::OffsetDateTime::UNIX_EPOCH;
         flat.level = record.level();
         flat.module = record.module();
         flat.tag.clear();
@@ -215,6 +216,9 @@ impl Flattener {
             let _ = collector.emit_str(crate::keys::TARGET, record.tag());
         }
 
+        if flat.time == time::OffsetDateTime::UNIX_EPOCH {
+            flat.time = time::OffsetDateTime::now_utc();
+        }
         flat.inherited = inherited;
         dedup_most_specific_wins(&mut flat.fields, &mut flat.inherited);
         &self.record
