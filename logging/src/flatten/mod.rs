@@ -278,30 +278,27 @@ impl Collector<'_> {
 
     /// Text that is already a `str`: copied, without the formatting machinery.
     fn push_str(&mut self, key: Key, value: &str) -> slog::Result {
-        let key = unreserved(key);
-        let text = &mut self.flat.text;
-        let start = text.len() as u32;
-        text.push_str(if self.keys.is_sensitive(key) {
-            REDACTED
-        } else {
-            value
-        });
-        let end = text.len() as u32;
-        self.flat.fields.push((key, Slot::Text(start, end)));
-        Ok(())
+        self.push_written(key, |text| text.push_str(value))
     }
 
     fn push_text(&mut self, key: Key, args: fmt::Arguments) -> slog::Result {
-        if let Some(value) = args.as_str() {
-            return self.push_str(key, value);
+        match args.as_str() {
+            Some(value) => self.push_str(key, value),
+            None => self.push_written(key, |text| {
+                let _ = text.write_fmt(args);
+            }),
         }
+    }
+
+    /// A text field that `write` appends to the record's text, or the redaction mark instead.
+    fn push_written(&mut self, key: Key, write: impl FnOnce(&mut String)) -> slog::Result {
         let key = unreserved(key);
         let text = &mut self.flat.text;
         let start = text.len() as u32;
         if self.keys.is_sensitive(key) {
             text.push_str(REDACTED);
         } else {
-            let _ = text.write_fmt(args);
+            write(text);
         }
         let end = text.len() as u32;
         self.flat.fields.push((key, Slot::Text(start, end)));
