@@ -6,7 +6,7 @@ use super::CompactView;
 use crate::flatten::FieldValue;
 use crate::keys;
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// How many pools, replicas, jobs and correlations (each) the view remembers describing; past
@@ -134,11 +134,16 @@ impl<'a> Ids<'a> {
     }
 }
 
-/// What was last said about each of at most [`REMEMBERED`] ids of one scope.
+/// What was last said about each of at most [`REMEMBERED`] ids of one scope, in slots reused
+/// oldest first. The slot used last is tried before the index: consecutive records mostly share
+/// their pool and replica, and often their job, which saves hashing their ids again.
 #[derive(Default)]
 pub(super) struct Said {
-    values: HashMap<String, Vec<(String, String)>>,
-    order: VecDeque<String>,
+    index: HashMap<String, usize>,
+    slots: Vec<(String, Vec<(String, String)>)>,
+    /// The slot the next new id takes once all are used: the oldest.
+    next: usize,
+    last: Option<usize>,
 }
 
 impl Said {
@@ -149,20 +154,31 @@ impl Said {
         fields: impl Iterator<Item = (&'k str, FieldValue<'v>)>,
         scratch: &mut String,
     ) -> bool {
-        if let Some(said) = self.values.get_mut(id) {
-            return update(said, fields, scratch);
+        let known = match self.last {
+            Some(at) if self.slots[at].0 == id => Some(at),
+            _ => self.index.get(id).copied(),
+        };
+        if let Some(at) = known {
+            self.last = Some(at);
+            return update(&mut self.slots[at].1, fields, scratch);
         }
         let mut said = Vec::new();
         if !update(&mut said, fields, scratch) {
             return false;
         }
-        if self.order.len() >= REMEMBERED {
-            if let Some(oldest) = self.order.pop_front() {
-                self.values.remove(&oldest);
-            }
-        }
-        self.order.push_back(id.to_string());
-        self.values.insert(id.to_string(), said);
+        let entry = (id.to_string(), said);
+        let at = if self.slots.len() < REMEMBERED {
+            self.slots.push(entry);
+            self.slots.len() - 1
+        } else {
+            let at = self.next;
+            self.next = (at + 1) % REMEMBERED;
+            let (forgotten, _) = std::mem::replace(&mut self.slots[at], entry);
+            self.index.remove(&forgotten);
+            at
+        };
+        self.index.insert(id.to_string(), at);
+        self.last = Some(at);
         true
     }
 }
@@ -249,8 +265,8 @@ mod tests {
         for i in 0..REMEMBERED + 100 {
             assert!(said.note(&format!("job-{i}"), field("s"), &mut scratch));
         }
-        assert_eq!(said.values.len(), REMEMBERED);
-        assert_eq!(said.order.len(), REMEMBERED);
+        assert_eq!(said.index.len(), REMEMBERED);
+        assert_eq!(said.slots.len(), REMEMBERED);
         let last = format!("job-{}", REMEMBERED + 99);
         assert!(
             !said.note(&last, field("s"), &mut scratch),
@@ -265,6 +281,14 @@ mod tests {
             "forgotten: said again"
         );
         assert!(!said.note("nothing", std::iter::empty(), &mut scratch));
-        assert!(!said.values.contains_key("nothing"));
+        assert!(!said.index.contains_key("nothing"));
+        assert!(
+            said.note("job-100", field("s"), &mut scratch),
+            "the oldest one kept made room for job-0"
+        );
+        assert!(
+            !said.note(&last, field("t"), &mut scratch),
+            "the newest are kept"
+        );
     }
 }
