@@ -36,11 +36,7 @@ pub(crate) fn write_i64(out: &mut (impl Write + ?Sized), value: i64) -> io::Resu
 mod tests {
     use super::*;
 
-    fn text(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
-        let mut out = Vec::new();
-        write(&mut out).expect("a Vec takes every byte");
-        String::from_utf8(out).expect("digits are ASCII")
-    }
+    use crate::written as text;
 
     proptest::proptest! {
         #[test]

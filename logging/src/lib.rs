@@ -349,3 +349,11 @@ impl Drop for LogGuard {
         drop(self.async_guard.take());
     }
 }
+
+/// What a writer wrote into a `Vec`, as text (the digit writers' tests).
+#[cfg(test)]
+pub(crate) fn written(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    write(&mut out).expect("a Vec takes every byte");
+    String::from_utf8(out).expect("the writers write UTF-8")
+}

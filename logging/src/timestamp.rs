@@ -164,11 +164,7 @@ impl SinceFirst {
 mod tests {
     use super::*;
 
-    fn text(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
-        let mut out = Vec::new();
-        write(&mut out).expect("writes to a Vec");
-        String::from_utf8(out).expect("ASCII")
-    }
+    use crate::written as text;
 
     proptest::proptest! {
         /// The digit writers say what the format strings said, down to the year's sign.
