@@ -1,5 +1,7 @@
 //! Integers as decimal text without the formatting machinery: the log worker writes a record's
-//! numbers twice (its JSON line and its pretty line), and `write!` costs several times the digits.
+//! numbers twice (its JSON line and its pretty line), and compares the pretty view's context
+//! numbers as text; through `write!` each went through `fmt::Formatter` (BENCHMARKS.md, fifth
+//! sitting).
 
 use std::io::{self, Write};
 
