@@ -1,13 +1,16 @@
 //! Typed child loggers for the hierarchy root → component → pool → replica → job. Each level adds
-//! its own keys, so no key is added twice along a path.
+//! its own keys, so no key is added twice along a path, and a scope mark, so its records' context
+//! is flattened once for the logger rather than once per record (`flatten/scopes.rs`). The mark
+//! comes last in each `o!()`: slog serialises a layer's pairs newest first.
 
+use crate::flatten::ScopeMark;
 use crate::keys;
 use sha2::{Digest, Sha256};
 use slog::{o, Key, Logger, Record, Serializer, KV};
 
 /// A component (an actor: `admission`, `placement`, `streaming`, `http`, an adapter, …).
 pub fn component(parent: &Logger, actor: &'static str) -> Logger {
-    parent.new(o!(keys::ACTOR => actor))
+    parent.new(o!(keys::ACTOR => actor, ScopeMark::new()))
 }
 
 /// What a pool logger carries.
@@ -25,14 +28,19 @@ pub fn pool(parent: &Logger, ctx: &PoolContext) -> Logger {
         keys::ENGINE => ctx.engine.clone(),
         keys::ENGINE_VERSION => ctx.engine_version.clone(),
         keys::MODEL_REF => ctx.model_ref.clone(),
+        ScopeMark::new(),
     ))
 }
 
 /// A replica logger: its id, and the port it serves on when it has one.
 pub fn replica(pool: &Logger, replica_id: &str, port: Option<u16>) -> Logger {
     match port {
-        Some(port) => pool.new(o!(keys::REPLICA_ID => replica_id.to_string(), keys::PORT => port)),
-        None => pool.new(o!(keys::REPLICA_ID => replica_id.to_string())),
+        Some(port) => pool.new(o!(
+            keys::REPLICA_ID => replica_id.to_string(),
+            keys::PORT => port,
+            ScopeMark::new(),
+        )),
+        None => pool.new(o!(keys::REPLICA_ID => replica_id.to_string(), ScopeMark::new())),
     }
 }
 
@@ -49,6 +57,7 @@ pub fn job(parent: &Logger, ctx: &JobContext) -> Logger {
         keys::JOB_ID => ctx.job_id.clone(),
         keys::SESSION_ID => ctx.session_id.clone(),
         keys::CORRELATION_ID => ctx.correlation_id.clone(),
+        ScopeMark::new(),
     ))
 }
 
@@ -146,6 +155,13 @@ mod tests {
         );
         slog::info!(job, "x");
         let mut keys = raw.0.lock().unwrap().clone();
+        let marks = keys.len();
+        keys.retain(|key| key != crate::flatten::SCOPE_MARK);
+        assert_eq!(
+            marks - keys.len(),
+            4,
+            "component, pool, replica and job are scopes"
+        );
         let total = keys.len();
         keys.sort();
         keys.dedup();

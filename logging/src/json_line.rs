@@ -17,7 +17,22 @@ pub(crate) fn write(out: &mut Vec<u8>, record: &FlatRecord) {
     string_field(out, keys::LEVEL, crate::level_word(record.level()));
     out.push(b',');
     string_field(out, keys::MSG, record.msg());
-    for (key, value) in record.fields() {
+    match record.context_json() {
+        Some(context) => {
+            out.extend_from_slice(context);
+            write_fields(out, record.own_fields());
+        }
+        None => write_fields(out, record.fields()),
+    }
+    out.push(b'}');
+}
+
+/// Each field as `,"key":value`.
+pub(crate) fn write_fields<'k, 'v>(
+    out: &mut Vec<u8>,
+    fields: impl Iterator<Item = (&'k str, FieldValue<'v>)>,
+) {
+    for (key, value) in fields {
         out.push(b',');
         string(out, key);
         out.push(b':');
@@ -37,7 +52,6 @@ pub(crate) fn write(out: &mut Vec<u8>, record: &FlatRecord) {
             FieldValue::Null => out.extend_from_slice(b"null"),
         }
     }
-    out.push(b'}');
 }
 
 fn string_field(out: &mut Vec<u8>, key: &str, value: &str) {

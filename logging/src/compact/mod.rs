@@ -11,6 +11,7 @@
 //! the full view; slog-term's own formats cannot be used here (`docs/narration.md` §7).
 
 mod scopes;
+mod steady;
 
 use crate::escape::escape_for_terminal;
 use crate::flatten::{FieldValue, FlatRecord};
@@ -21,6 +22,7 @@ use scopes::{Ids, Said, Scope, SCOPES};
 use slog::{Level, Record};
 use slog_term::{Decorator, RecordDecorator};
 use std::io::{self, Write};
+use steady::{steady_scope, Kept, Levels, Steady};
 use time::{OffsetDateTime, UtcOffset};
 
 /// Where the context line starts: under the sentence's time and level, which it has none of.
@@ -37,6 +39,10 @@ pub(crate) trait CompactView {
     fn inherited_fields(&self) -> impl Iterator<Item = (&str, FieldValue<'_>)> + '_;
     /// The fields the record itself passed, in the order written.
     fn own_fields(&self) -> impl Iterator<Item = (&str, FieldValue<'_>)> + '_;
+    /// The scoped logger whose context the record carries unchanged (`FlatRecord::scope`).
+    fn scope(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl CompactView for FlatRecord {
@@ -57,6 +63,9 @@ impl CompactView for FlatRecord {
     }
     fn own_fields(&self) -> impl Iterator<Item = (&str, FieldValue<'_>)> + '_ {
         FlatRecord::own_fields(self).map(borrowed_key)
+    }
+    fn scope(&self) -> Option<u64> {
+        FlatRecord::scope(self)
     }
 }
 
@@ -103,6 +112,7 @@ pub(crate) struct CompactFormat<D> {
     decorator: D,
     times: TimeColumn,
     said: [Said; 5],
+    steady: Steady,
     scratch: String,
     who: String,
     /// The scope of each inherited field of the record being written, worked out once.
@@ -123,6 +133,7 @@ impl<D: Decorator> CompactFormat<D> {
             decorator,
             times,
             said: Default::default(),
+            steady: Steady::default(),
             scratch: String::new(),
             who: String::new(),
             field_scopes: Vec::new(),
@@ -140,6 +151,7 @@ impl<D: Decorator> CompactFormat<D> {
             decorator,
             times,
             said,
+            steady,
             scratch,
             who,
             field_scopes,
@@ -147,12 +159,20 @@ impl<D: Decorator> CompactFormat<D> {
         if let TimeColumn::SinceFirst(since) = times {
             since.observe(view.time());
         }
+        let scope = steady_scope(view);
+        if let Some(who) = scope.and_then(|scope| steady.unchanged(scope, said)) {
+            return decorator.with_record(record, empty_values(), |rd| {
+                record_line(rd, view, times, who)?;
+                rd.flush()
+            });
+        }
         let ids = Ids::of(view);
         field_scopes.clear();
         field_scopes.extend(view.inherited_fields().map(|(key, _)| ids.scope_of(key)));
         let field_scopes = &*field_scopes;
+        let mut levels = Levels::default();
         decorator.with_record(record, empty_values(), |rd| {
-            for (scope, said) in SCOPES.into_iter().zip(said.iter_mut()) {
+            for ((scope, said), level) in SCOPES.into_iter().zip(said.iter_mut()).zip(&mut levels) {
                 let Some(id) = ids.id(scope) else { continue };
                 let mine = || {
                     view.inherited_fields()
@@ -160,7 +180,9 @@ impl<D: Decorator> CompactFormat<D> {
                         .filter(move |(_, of)| **of == Some(scope))
                         .map(|(field, _)| field)
                 };
-                if said.note(id, mine(), scratch) {
+                let (changed, noted) = said.note(id, mine(), scratch);
+                *level = noted.map_or(Kept::Quiet, Kept::At);
+                if changed {
                     ids.who(scope, who);
                     let zone = (scope == Scope::Root).then(|| times.zone());
                     context_line(rd, who, mine(), zone)?;
@@ -169,7 +191,11 @@ impl<D: Decorator> CompactFormat<D> {
             ids.who(Scope::Correlation, who);
             record_line(rd, view, times, who)?;
             rd.flush()
-        })
+        })?;
+        if let Some(scope) = scope {
+            steady.remember(scope, levels, who);
+        }
+        Ok(())
     }
 }
 

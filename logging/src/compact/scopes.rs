@@ -134,52 +134,84 @@ impl<'a> Ids<'a> {
     }
 }
 
+/// One id's memory: what was said about it (key, value), and its version, which changes
+/// whenever what was said does (or the place goes to another id).
+struct Place {
+    id: String,
+    said: Vec<(String, String)>,
+    version: u64,
+}
+
+/// Where [`Said::note`] left an id: its place and that place's version then.
+pub(super) type Noted = (usize, u64);
+
 /// What was last said about each of at most [`REMEMBERED`] ids of one scope, in slots reused
 /// oldest first. The slot used last is tried before the index: consecutive records mostly share
 /// their pool and replica, and often their job, which saves hashing their ids again.
 #[derive(Default)]
 pub(super) struct Said {
     index: HashMap<String, usize>,
-    slots: Vec<(String, Vec<(String, String)>)>,
+    slots: Vec<Place>,
     /// The slot the next new id takes once all are used: the oldest.
     next: usize,
     last: Option<usize>,
+    versions: u64,
 }
 
 impl Said {
-    /// Remembers the fields a record carries for `id`; true when any is new or changed.
+    /// Remembers the fields a record carries for `id`; true when any is new or changed. Also
+    /// where the id is kept, unless it has nothing to say.
     pub(super) fn note<'k, 'v>(
         &mut self,
         id: &str,
         fields: impl Iterator<Item = (&'k str, FieldValue<'v>)>,
         scratch: &mut String,
-    ) -> bool {
+    ) -> (bool, Option<Noted>) {
         let known = match self.last {
-            Some(at) if self.slots[at].0 == id => Some(at),
+            Some(at) if self.slots[at].id == id => Some(at),
             _ => self.index.get(id).copied(),
         };
         if let Some(at) = known {
             self.last = Some(at);
-            return update(&mut self.slots[at].1, fields, scratch);
+            let place = &mut self.slots[at];
+            let changed = update(&mut place.said, fields, scratch);
+            if changed {
+                self.versions += 1;
+                place.version = self.versions;
+            }
+            return (changed, Some((at, place.version)));
         }
         let mut said = Vec::new();
         if !update(&mut said, fields, scratch) {
-            return false;
+            return (false, None);
         }
-        let entry = (id.to_string(), said);
+        self.versions += 1;
+        let entry = Place {
+            id: id.to_string(),
+            said,
+            version: self.versions,
+        };
         let at = if self.slots.len() < REMEMBERED {
             self.slots.push(entry);
             self.slots.len() - 1
         } else {
             let at = self.next;
             self.next = (at + 1) % REMEMBERED;
-            let (forgotten, _) = std::mem::replace(&mut self.slots[at], entry);
-            self.index.remove(&forgotten);
+            let forgotten = std::mem::replace(&mut self.slots[at], entry);
+            self.index.remove(&forgotten.id);
             at
         };
         self.index.insert(id.to_string(), at);
         self.last = Some(at);
-        true
+        (true, Some((at, self.versions)))
+    }
+
+    /// Whether the place is as [`Said::note`] left it: nothing said about its id since, and
+    /// the place not given to another id.
+    pub(super) fn unchanged(&self, (at, version): Noted) -> bool {
+        self.slots
+            .get(at)
+            .is_some_and(|place| place.version == version)
     }
 }
 
@@ -263,32 +295,44 @@ mod tests {
         let mut scratch = String::new();
         let field = |v| std::iter::once((keys::SESSION_ID, FieldValue::Str(v)));
         for i in 0..REMEMBERED + 100 {
-            assert!(said.note(&format!("job-{i}"), field("s"), &mut scratch));
+            assert!(said.note(&format!("job-{i}"), field("s"), &mut scratch).0);
         }
         assert_eq!(said.index.len(), REMEMBERED);
         assert_eq!(said.slots.len(), REMEMBERED);
         let last = format!("job-{}", REMEMBERED + 99);
         assert!(
-            !said.note(&last, field("s"), &mut scratch),
+            !said.note(&last, field("s"), &mut scratch).0,
             "unchanged: not said again"
         );
         assert!(
-            said.note(&last, field("t"), &mut scratch),
+            said.note(&last, field("t"), &mut scratch).0,
             "changed: said again"
         );
         assert!(
-            said.note("job-0", field("s"), &mut scratch),
+            said.note("job-0", field("s"), &mut scratch).0,
             "forgotten: said again"
         );
-        assert!(!said.note("nothing", std::iter::empty(), &mut scratch));
+        assert!(!said.note("nothing", std::iter::empty(), &mut scratch).0);
         assert!(!said.index.contains_key("nothing"));
         assert!(
-            said.note("job-100", field("s"), &mut scratch),
+            said.note("job-100", field("s"), &mut scratch).0,
             "the oldest one kept made room for job-0"
         );
         assert!(
-            !said.note(&last, field("t"), &mut scratch),
+            !said.note(&last, field("t"), &mut scratch).0,
             "the newest are kept"
         );
+        let (_, kept) = said.note("job-s", field("s"), &mut scratch);
+        let kept = kept.expect("kept");
+        assert!(!said.note("job-s", field("s"), &mut scratch).0);
+        assert!(said.unchanged(kept), "said again the same: unchanged");
+        assert!(said.note("job-s", field("u"), &mut scratch).0);
+        assert!(!said.unchanged(kept), "said something else");
+        let (_, kept) = said.note("job-s", field("s"), &mut scratch);
+        let kept = kept.expect("kept");
+        for i in 0..REMEMBERED {
+            said.note(&format!("other-{i}"), field("s"), &mut scratch);
+        }
+        assert!(!said.unchanged(kept), "its place went to another id");
     }
 }

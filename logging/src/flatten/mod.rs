@@ -3,9 +3,18 @@
 //! record field that overrides an inherited key takes its place among the record's own),
 //! sensitive keys redacted, and the keys every JSON line starts with (`ts`, `level`, `msg`)
 //! renamed when a field uses them (`msg` → `field_msg`). Built with reusable buffers: no
-//! allocation per record once warm.
+//! allocation per record once warm; a scoped logger's context is flattened once (`scopes.rs`).
 
-use crate::redact::{SensitiveKeyCache, REDACTED};
+mod collector;
+mod scopes;
+
+pub(crate) use scopes::ScopeMark;
+#[cfg(test)]
+pub(crate) use scopes::SCOPE_MARK;
+
+use crate::redact::SensitiveKeyCache;
+use collector::{Collector, Walk};
+use scopes::ScopeCache;
 use slog::{Key, Level, OwnedKVList, Record, Serializer, KV};
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write};
@@ -78,6 +87,10 @@ pub struct FlatRecord {
     fields: Vec<(Key, Slot)>,
     /// How many of `fields`, from the start, come from the logger rather than the record.
     inherited: usize,
+    /// The innermost scope's id when the inherited fields are exactly its context (no field of
+    /// the record overrode one); [`Self::context_json`] is then that context as JSON.
+    scope: Option<u64>,
+    context_json: Vec<u8>,
     /// The record as a JSON line, made on first use by [`FlatRecord::json_line`].
     json: RefCell<Vec<u8>>,
     json_made: Cell<bool>,
@@ -139,15 +152,29 @@ impl FlatRecord {
             .map(|(_, slot)| self.value(*slot))
     }
 
+    /// The id of the scoped logger whose context this record carries unchanged, if any.
+    pub(crate) fn scope(&self) -> Option<u64> {
+        self.scope
+    }
+
+    /// The inherited fields as the JSON line writes them, when they are a scope's context.
+    pub(crate) fn context_json(&self) -> Option<&[u8]> {
+        self.scope.map(|_| self.context_json.as_slice())
+    }
+
     fn value(&self, slot: Slot) -> FieldValue<'_> {
-        match slot {
-            Slot::Text(start, end) => FieldValue::Str(&self.text[start as usize..end as usize]),
-            Slot::U64(v) => FieldValue::U64(v),
-            Slot::I64(v) => FieldValue::I64(v),
-            Slot::F64(v) => FieldValue::F64(v),
-            Slot::Bool(v) => FieldValue::Bool(v),
-            Slot::Null => FieldValue::Null,
-        }
+        value_in(&self.text, slot)
+    }
+}
+
+fn value_in(text: &str, slot: Slot) -> FieldValue<'_> {
+    match slot {
+        Slot::Text(start, end) => FieldValue::Str(&text[start as usize..end as usize]),
+        Slot::U64(v) => FieldValue::U64(v),
+        Slot::I64(v) => FieldValue::I64(v),
+        Slot::F64(v) => FieldValue::F64(v),
+        Slot::Bool(v) => FieldValue::Bool(v),
+        Slot::Null => FieldValue::Null,
     }
 }
 
@@ -155,6 +182,7 @@ impl FlatRecord {
 pub struct Flattener {
     record: FlatRecord,
     keys: SensitiveKeyCache,
+    scopes: ScopeCache,
 }
 
 impl Default for Flattener {
@@ -175,10 +203,13 @@ impl Flattener {
                 text: String::with_capacity(1024),
                 fields: Vec::with_capacity(32),
                 inherited: 0,
+                scope: None,
+                context_json: Vec::with_capacity(512),
                 json: RefCell::new(Vec::with_capacity(1024)),
                 json_made: Cell::new(false),
             },
             keys: SensitiveKeyCache::new(),
+            scopes: ScopeCache::default(),
         }
     }
 
@@ -204,12 +235,34 @@ impl Flattener {
         // slog serialises every level of the chain, and the pairs inside each `o!()`/record,
         // newest first; reversing each part gives root → leaf, then the record's fields as written.
         let mut collector = Collector {
-            flat,
+            flat: &mut *flat,
             keys: &mut self.keys,
+            scopes: &self.scopes,
+            walk: Walk::Start,
         };
         let _ = values.serialize(record, &mut collector);
-        let inherited = collector.flat.fields.len();
-        collector.flat.fields.reverse();
+        let walk = collector.walk;
+        let mut inherited = flat.fields.len();
+        // The scope whose context this is, and how many fields that context has.
+        let scope = match walk {
+            Walk::Known(id) => Some((id, inherited)),
+            Walk::Scope(id) => {
+                flat.fields.reverse();
+                dedup_most_specific_wins(&mut flat.fields, &mut inherited);
+                let known = self.scopes.put(id, &flat.fields, &flat.text);
+                Some((id, known.fields.len()))
+            }
+            _ => {
+                flat.fields.reverse();
+                None
+            }
+        };
+        let mut collector = Collector {
+            flat: &mut *flat,
+            keys: &mut self.keys,
+            scopes: &self.scopes,
+            walk: Walk::Record,
+        };
         let _ = record.kv().serialize(record, &mut collector);
         collector.flat.fields[inherited..].reverse();
         if !record.tag().is_empty() {
@@ -221,6 +274,14 @@ impl Flattener {
         }
         flat.inherited = inherited;
         dedup_most_specific_wins(&mut flat.fields, &mut flat.inherited);
+        flat.scope = None;
+        if let Some((id, _)) = scope.filter(|(_, context)| *context == flat.inherited) {
+            if let Some(known) = self.scopes.get(id) {
+                flat.context_json.clear();
+                flat.context_json.extend_from_slice(&known.json);
+                flat.scope = Some(id);
+            }
+        }
         &self.record
     }
 }
@@ -246,126 +307,6 @@ fn dedup_most_specific_wins(fields: &mut Vec<(Key, Slot)>, inherited: &mut usize
             }
             None => i += 1,
         }
-    }
-}
-
-struct Collector<'a> {
-    flat: &'a mut FlatRecord,
-    keys: &'a mut SensitiveKeyCache,
-}
-
-/// A field may not take a key the JSON sink writes itself: a `log`/`tracing` event or a
-/// careless `o!()` with `msg` would otherwise produce a line with two `msg` keys, of which
-/// most parsers keep only one.
-fn unreserved(key: Key) -> Key {
-    match key {
-        crate::keys::TS => "field_ts",
-        crate::keys::LEVEL => "field_level",
-        crate::keys::MSG => "field_msg",
-        key => key,
-    }
-}
-
-impl Collector<'_> {
-    fn push(&mut self, key: Key, slot: Slot) -> slog::Result {
-        let key = unreserved(key);
-        if self.keys.is_sensitive(key) {
-            return self.push_text(key, format_args!("{REDACTED}"));
-        }
-        self.flat.fields.push((key, slot));
-        Ok(())
-    }
-
-    /// Text that is already a `str`: copied, without the formatting machinery.
-    fn push_str(&mut self, key: Key, value: &str) -> slog::Result {
-        self.push_written(key, |text| text.push_str(value))
-    }
-
-    fn push_text(&mut self, key: Key, args: fmt::Arguments) -> slog::Result {
-        match args.as_str() {
-            Some(value) => self.push_str(key, value),
-            None => self.push_written(key, |text| {
-                let _ = text.write_fmt(args);
-            }),
-        }
-    }
-
-    /// A text field that `write` appends to the record's text, or the redaction mark instead.
-    fn push_written(&mut self, key: Key, write: impl FnOnce(&mut String)) -> slog::Result {
-        let key = unreserved(key);
-        let text = &mut self.flat.text;
-        let start = text.len() as u32;
-        if self.keys.is_sensitive(key) {
-            text.push_str(REDACTED);
-        } else {
-            write(text);
-        }
-        let end = text.len() as u32;
-        self.flat.fields.push((key, Slot::Text(start, end)));
-        Ok(())
-    }
-}
-
-impl Serializer for Collector<'_> {
-    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
-        self.push_text(key, *val)
-    }
-    fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
-        self.push_str(key, val)
-    }
-    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
-        if key == CALL_TIME {
-            if let Ok(time) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(val)) {
-                self.flat.time = time;
-            }
-            return Ok(());
-        }
-        self.push(key, Slot::U64(val))
-    }
-    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
-        self.push(key, Slot::U64(val.into()))
-    }
-    fn emit_u16(&mut self, key: Key, val: u16) -> slog::Result {
-        self.push(key, Slot::U64(val.into()))
-    }
-    fn emit_u8(&mut self, key: Key, val: u8) -> slog::Result {
-        self.push(key, Slot::U64(val.into()))
-    }
-    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
-        self.push(key, Slot::U64(val as u64))
-    }
-    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
-        self.push(key, Slot::I64(val))
-    }
-    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
-        self.push(key, Slot::I64(val.into()))
-    }
-    fn emit_i16(&mut self, key: Key, val: i16) -> slog::Result {
-        self.push(key, Slot::I64(val.into()))
-    }
-    fn emit_i8(&mut self, key: Key, val: i8) -> slog::Result {
-        self.push(key, Slot::I64(val.into()))
-    }
-    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
-        self.push(key, Slot::I64(val as i64))
-    }
-    fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
-        self.push(key, Slot::F64(val))
-    }
-    fn emit_f32(&mut self, key: Key, val: f32) -> slog::Result {
-        self.push(key, Slot::F64(val.into()))
-    }
-    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
-        self.push(key, Slot::Bool(val))
-    }
-    fn emit_unit(&mut self, key: Key) -> slog::Result {
-        self.push(key, Slot::Null)
-    }
-    fn emit_none(&mut self, key: Key) -> slog::Result {
-        self.push(key, Slot::Null)
-    }
-    fn emit_char(&mut self, key: Key, val: char) -> slog::Result {
-        self.push_text(key, format_args!("{val}"))
     }
 }
 

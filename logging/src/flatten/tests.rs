@@ -133,3 +133,33 @@ fn fields_named_like_the_line_keys_are_renamed_not_lost() {
         expected.map(|(k, v)| (k.to_string(), v.to_string()))
     );
 }
+
+/// Counts how often slog serialises it.
+struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+impl slog::Value for Counted {
+    fn serialize(&self, _: &Record, key: Key, s: &mut dyn Serializer) -> slog::Result {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        s.emit_str(key, "counted")
+    }
+}
+
+#[test]
+fn a_scoped_loggers_context_is_flattened_once() {
+    let (root, seen) = probe();
+    let walks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let base = root.new(o!("walked" => Counted(walks.clone())));
+    let scoped = crate::component(&base, "streaming");
+    for index in 0..3u64 {
+        slog::trace!(scoped, "Relayed a token"; "index" => index);
+    }
+    slog::info!(
+        scoped.new(o!("attempt" => 2u32)),
+        "A plain layer on top walks again"
+    );
+    assert_eq!(walks.load(std::sync::atomic::Ordering::Relaxed), 2);
+    let seen = seen.lock().unwrap();
+    let keys = |i: usize| seen[i].1.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(0), ["bin", "version", "walked", "actor", "index"]);
+    assert_eq!(keys(2), keys(0), "the copied context is the walked one");
+    assert_eq!(keys(3), ["bin", "version", "walked", "actor", "attempt"]);
+}
