@@ -4,19 +4,19 @@
 //! `serde_json::Map` per record for the stories, and formatting the same line again through
 //! slog-json for each JSON sink, were the largest costs of narration at info (BENCHMARKS.md).
 
-use crate::{keys, FieldValue, FlatRecord};
+use crate::{FieldValue, FlatRecord};
 
 /// `record` as a JSON object into `out` (cleared first).
 pub(crate) fn write(out: &mut Vec<u8>, record: &FlatRecord) {
     out.clear();
-    out.push(b'{');
-    string(out, keys::TS);
-    out.extend_from_slice(b":\"");
+    // The line's own keys and the level's word need no escaping (the test below holds them to
+    // `keys` and `level_word`).
+    out.extend_from_slice(b"{\"ts\":\"");
     let _ = crate::timestamp::write_rfc3339_of(record.time(), out);
-    out.extend_from_slice(b"\",");
-    string_field(out, keys::LEVEL, crate::level_word(record.level()));
-    out.push(b',');
-    string_field(out, keys::MSG, record.msg());
+    out.extend_from_slice(b"\",\"level\":\"");
+    out.extend_from_slice(crate::level_word(record.level()).as_bytes());
+    out.extend_from_slice(b"\",\"msg\":");
+    string(out, record.msg());
     match record.context_json() {
         Some(context) => {
             out.extend_from_slice(context);
@@ -52,12 +52,6 @@ pub(crate) fn write_fields<'k, 'v>(
             FieldValue::Null => out.extend_from_slice(b"null"),
         }
     }
-}
-
-fn string_field(out: &mut Vec<u8>, key: &str, value: &str) {
-    string(out, key);
-    out.push(b':');
-    string(out, value);
 }
 
 /// `text` as a JSON string, escaped by serde_json (writing to a `Vec` cannot fail).
@@ -100,5 +94,17 @@ mod tests {
             Value::Null,
         ];
         assert_eq!(values, expected.iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_lines_own_keys_and_level_words_are_written_as_they_are() {
+        assert_eq!(
+            [crate::keys::TS, crate::keys::LEVEL, crate::keys::MSG],
+            ["ts", "level", "msg"]
+        );
+        for level in slog::Level::Critical.as_usize()..=slog::Level::Trace.as_usize() {
+            let word = crate::level_word(slog::Level::from_usize(level).expect("a level"));
+            assert_eq!(serde_json::to_string(word).unwrap(), format!("\"{word}\""));
+        }
     }
 }

@@ -129,20 +129,25 @@ impl FlatRecord {
     }
 
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, FieldValue<'_>)> + '_ {
-        self.fields
-            .iter()
-            .map(move |(k, slot)| (*k, self.value(*slot)))
+        self.values_of(&self.fields)
     }
 
     /// The fields the logger carried (root → leaf) that the record did not override.
     pub fn inherited_fields(&self) -> impl Iterator<Item = (&'static str, FieldValue<'_>)> + '_ {
-        self.fields().take(self.inherited)
+        self.values_of(&self.fields[..self.inherited])
     }
 
     /// The fields the record itself passed, in the order written, overrides of inherited keys
     /// included (and a bridged record's `target`).
     pub fn own_fields(&self) -> impl Iterator<Item = (&'static str, FieldValue<'_>)> + '_ {
-        self.fields().skip(self.inherited)
+        self.values_of(&self.fields[self.inherited..])
+    }
+
+    fn values_of<'a>(
+        &'a self,
+        fields: &'a [(Key, Slot)],
+    ) -> impl Iterator<Item = (&'static str, FieldValue<'a>)> + 'a {
+        fields.iter().map(move |(k, slot)| (*k, self.value(*slot)))
     }
 
     pub fn field(&self, key: &str) -> Option<FieldValue<'_>> {
@@ -248,7 +253,7 @@ impl Flattener {
             Walk::Known(id) => Some((id, inherited)),
             Walk::Scope(id) => {
                 flat.fields.reverse();
-                dedup_most_specific_wins(&mut flat.fields, &mut inherited);
+                dedup_most_specific_wins(&mut flat.fields, &mut inherited, 1);
                 let known = self.scopes.put(id, &flat.fields, &flat.text);
                 Some((id, known.fields.len()))
             }
@@ -273,7 +278,9 @@ impl Flattener {
             flat.time = time::OffsetDateTime::now_utc();
         }
         flat.inherited = inherited;
-        dedup_most_specific_wins(&mut flat.fields, &mut flat.inherited);
+        // A scope's context has each key once already: only the record's own fields are checked.
+        let from = if scope.is_some() { inherited } else { 1 };
+        dedup_most_specific_wins(&mut flat.fields, &mut flat.inherited, from);
         flat.scope = None;
         if let Some((id, _)) = scope.filter(|(_, context)| *context == flat.inherited) {
             if let Some(known) = self.scopes.get(id) {
@@ -288,9 +295,10 @@ impl Flattener {
 
 /// Keeps each key once with its most specific value. Within the inherited part, or within the
 /// record's own, the value moves to the key's first place; a record field that overrides an
-/// inherited key stays where the record wrote it, so it counts as the record's own.
-fn dedup_most_specific_wins(fields: &mut Vec<(Key, Slot)>, inherited: &mut usize) {
-    let mut i = 1;
+/// inherited key stays where the record wrote it, so it counts as the record's own. The fields
+/// before `from` are known to have each key once.
+fn dedup_most_specific_wins(fields: &mut Vec<(Key, Slot)>, inherited: &mut usize, from: usize) {
+    let mut i = from.max(1);
     while i < fields.len() {
         let key = fields[i].0;
         match fields[..i].iter().position(|(k, _)| *k == key) {
