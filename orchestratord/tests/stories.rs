@@ -103,6 +103,31 @@ async fn accepted_to_end() {
     insta::assert_snapshot!(render(&story, &[(&id, "<job>")]));
 }
 
+/// Each token is a trace record in the sinks; the story keeps the job's narration, so a job of
+/// more tokens than a story holds records still ends with how it finished.
+#[tokio::test]
+async fn a_long_jobs_story_ends_with_its_outcome() {
+    let daemon = start(config(&fast(&[("token_count = 4", "token_count = 1100")]))).await;
+    let mut body = task(1100, "interactive");
+    body["ctx"] = json!(2048);
+    let id = daemon.admit(&body).await;
+    daemon.events(&id).await;
+    let told = story_of(&daemon, &id, "Finished task on replica").await;
+    let relayed = told.iter().filter(|r| r.msg == "Relayed a token").count();
+    assert_eq!(relayed, 1100, "the sinks have every token's record");
+    let story = daemon.get_json(&format!("/v1/tasks/{id}/story")).await;
+    let said: Vec<&str> = story
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|r| r["msg"].as_str())
+        .collect();
+    let last = said.last().expect("a story");
+    assert!(last.starts_with("Finished task on replica"), "{said:?}");
+    assert!(!said.contains(&"Relayed a token"), "{said:?}");
+    assert!(said.len() < 100, "{} records", said.len());
+}
+
 #[tokio::test]
 async fn canceled_by_the_client() {
     let daemon = start(config(&fast(&[

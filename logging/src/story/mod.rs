@@ -1,6 +1,8 @@
 //! Narration timelines: each job's (the records that carry its `job_id`, forgotten with the
 //! task's retention), and each pool's and replica's life (their records without a job: spawned,
 //! ready, drained, reloaded, exited, restarted), oldest first, bounded in records and bytes.
+//! Trace records (one per token) stay in the log sinks: a story at `SLOG_LEVEL=trace` would
+//! otherwise fill with token records and lose its end (how the job finished) to its limits.
 
 use crate::{keys, FieldValue, FlatRecord, NarrationTap};
 use serde_json::{Map, Value};
@@ -9,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 const MAX_JOBS: usize = 8192;
 const MAX_RECORDS_PER_JOB: usize = 1024;
-/// At `trace` every token is a record; counting records alone would let stories hold gigabytes.
+/// Records can be long (an engine's output line); counting records alone would let stories hold
+/// gigabytes.
 const MAX_BYTES_PER_JOB: usize = 256 * 1024;
 const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// A stored record's cost beyond its JSON text: its slot, the `Arc`'s counts, allocator rounding.
@@ -253,6 +256,9 @@ struct StoryTap(StoryIndex);
 
 impl NarrationTap for StoryTap {
     fn narrate(&mut self, record: &FlatRecord) {
+        if record.level() == slog::Level::Trace {
+            return;
+        }
         let job = record.field(keys::JOB_ID);
         let pool = record.field(keys::POOL_ID);
         if job.is_none() && pool.is_none() {

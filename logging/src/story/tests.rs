@@ -126,3 +126,22 @@ fn a_forgotten_story_makes_room_without_evicting_a_live_one() {
     assert!(index.story("job-a").is_none());
     assert!(index.story("job-b").is_some() && index.story("job-c").is_some());
 }
+
+#[test]
+fn trace_records_stay_out_of_stories() {
+    let index = StoryIndex::default();
+    let (log, capture) = crate::Capture::logger_with_taps(vec![index.tap()]);
+    let job = log.new(o!(keys::JOB_ID => "job-1", keys::POOL_ID => "p"));
+    let pool = log.new(o!(keys::POOL_ID => "p"));
+    for index in 0..3u64 {
+        slog::trace!(job, "Relayed a token"; "index" => index);
+        slog::trace!(pool, "Polled the engine");
+    }
+    slog::debug!(job, "Sent the request");
+    info!(job, "Finished task");
+    let story = index.story("job-1").expect("a story");
+    let said: Vec<&str> = story.iter().filter_map(|r| r[keys::MSG].as_str()).collect();
+    assert_eq!(said, ["Sent the request", "Finished task"]);
+    assert!(index.pool_story("p").is_none());
+    assert_eq!(capture.records().len(), 8, "the sinks have every record");
+}
