@@ -37,7 +37,7 @@ pub use context::{
 };
 pub use daemon::daemon_main;
 pub use escape::escape_for_terminal;
-pub use flatten::{FieldValue, FlatRecord};
+pub use flatten::{FieldValue, FlatRecord, SCOPE_MARK};
 pub use level_filter::LevelHandle;
 pub use level_spec::{LevelSpec, SpecError};
 pub use redact::{is_sensitive_key, Secret, REDACTED};

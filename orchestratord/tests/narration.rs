@@ -139,7 +139,7 @@ impl Drain for RepeatedKeys {
         let _ = values.serialize(record, &mut keys);
         let _ = record.kv().serialize(record, &mut keys);
         let mut seen = std::collections::HashSet::new();
-        for key in keys.0 {
+        for key in keys.0.into_iter().filter(|k| k != logging::SCOPE_MARK) {
             if !seen.insert(key.clone()) {
                 self.0
                     .lock()

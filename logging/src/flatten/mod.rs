@@ -9,8 +9,7 @@ mod collector;
 mod scopes;
 
 pub(crate) use scopes::ScopeMark;
-#[cfg(test)]
-pub(crate) use scopes::SCOPE_MARK;
+pub use scopes::SCOPE_MARK;
 
 use crate::redact::SensitiveKeyCache;
 use collector::{Collector, Walk};

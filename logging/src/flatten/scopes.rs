@@ -12,8 +12,9 @@ use super::{value_in, Slot};
 use slog::{Key, Record, Serializer, KV};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The key a mark is emitted under; the flattener takes it out, no sink ever sees it.
-pub(crate) const SCOPE_MARK: &str = "llorch_scope_mark";
+/// The key a scoped logger's mark is emitted under. Not a field: the flattener takes it out and no
+/// sink ever sees it; code that serialises a logger's values itself should skip it.
+pub const SCOPE_MARK: &str = "llorch_scope_mark";
 
 /// How many scopes are kept: more than the jobs a daemon runs at once, each with a few loggers.
 const PLACES: usize = 1024;
