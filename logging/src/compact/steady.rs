@@ -6,10 +6,8 @@
 
 use super::scopes::{Noted, Said, SCOPES};
 use super::CompactView;
+use crate::flatten::ByScope;
 use crate::keys;
-
-/// How many steady scopes are kept: direct-mapped by id, as the flattener keeps them.
-const PLACES: usize = 1024;
 
 /// The scoped logger whose records `view` is steady for, if it is one.
 pub(super) fn steady_scope(view: &impl CompactView) -> Option<u64> {
@@ -36,49 +34,32 @@ pub(super) enum Kept {
 
 #[derive(Default)]
 struct Entry {
-    scope: u64,
     levels: Levels,
     who: String,
 }
 
-pub(super) struct Steady {
-    places: Vec<Entry>,
-}
-
-impl Default for Steady {
-    fn default() -> Self {
-        Steady {
-            places: std::iter::repeat_with(Entry::default)
-                .take(PLACES)
-                .collect(),
-        }
-    }
-}
+/// The steady scopes last written, kept as the flattener keeps scopes.
+#[derive(Default)]
+pub(super) struct Steady(ByScope<Entry>);
 
 impl Steady {
     /// The "who" of `scope`'s records when nothing was said about its ids since its last one.
     pub(super) fn unchanged(&self, scope: u64, said: &[Said]) -> Option<&str> {
-        let entry = &self.places[place(scope)];
-        let current = entry.scope == scope
-            && entry
-                .levels
-                .iter()
-                .zip(said)
-                .all(|(level, said)| match level {
-                    Kept::Quiet => true,
-                    Kept::At(noted) => said.unchanged(*noted),
-                });
+        let entry = self.0.get(scope)?;
+        let current = entry
+            .levels
+            .iter()
+            .zip(said)
+            .all(|(level, said)| match level {
+                Kept::Quiet => true,
+                Kept::At(noted) => said.unchanged(*noted),
+            });
         current.then_some(entry.who.as_str())
     }
 
     pub(super) fn remember(&mut self, scope: u64, levels: Levels, who: &str) {
-        let entry = &mut self.places[place(scope)];
-        entry.scope = scope;
+        let entry = self.0.place_of(scope);
         entry.levels = levels;
         who.clone_into(&mut entry.who);
     }
-}
-
-fn place(scope: u64) -> usize {
-    (scope % PLACES as u64) as usize
 }

@@ -8,8 +8,8 @@
 mod collector;
 mod scopes;
 
-pub(crate) use scopes::ScopeMark;
 pub use scopes::SCOPE_MARK;
+pub(crate) use scopes::{ByScope, ScopeMark};
 
 use crate::redact::SensitiveKeyCache;
 use collector::{Collector, Walk};

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// sink ever sees it; code that serialises a logger's values itself should skip it.
 pub const SCOPE_MARK: &str = "llorch_scope_mark";
 
-/// How many scopes are kept: more than the jobs a daemon runs at once, each with a few loggers.
+/// How many scopes a [`ByScope`] keeps: more than the jobs a daemon runs at once, each with a few
+/// loggers.
 const PLACES: usize = 1024;
 
 static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
@@ -36,39 +37,61 @@ impl KV for ScopeMark {
     }
 }
 
-/// One scope's context as every record of it carries it: fields root → leaf, each key once and
-/// redacted, their text, and the same fields as the JSON line writes them (`,"key":value` each).
-#[derive(Default)]
-pub(super) struct Known {
-    id: u64,
-    pub(super) fields: Vec<(Key, Slot)>,
-    pub(super) text: String,
-    pub(super) json: Vec<u8>,
+/// What is kept per scope, direct-mapped by id: an id has one place, which a later id takes over.
+/// An empty place holds id 0, which no scope has.
+pub(crate) struct ByScope<T> {
+    places: Vec<(u64, T)>,
 }
 
-pub(super) struct ScopeCache {
-    places: Vec<Known>,
-}
-
-impl Default for ScopeCache {
+impl<T: Default> Default for ByScope<T> {
     fn default() -> Self {
-        ScopeCache {
-            places: std::iter::repeat_with(Known::default)
+        ByScope {
+            places: std::iter::repeat_with(Default::default)
                 .take(PLACES)
                 .collect(),
         }
     }
 }
 
+impl<T> ByScope<T> {
+    pub(crate) fn get(&self, scope: u64) -> Option<&T> {
+        let (id, kept) = &self.places[place(scope)];
+        (*id == scope && scope != 0).then_some(kept)
+    }
+
+    /// `scope`'s place, taken over from whichever scope had it.
+    pub(crate) fn place_of(&mut self, scope: u64) -> &mut T {
+        let (id, kept) = &mut self.places[place(scope)];
+        *id = scope;
+        kept
+    }
+}
+
+fn place(scope: u64) -> usize {
+    (scope % PLACES as u64) as usize
+}
+
+/// One scope's context as every record of it carries it: fields root → leaf, each key once and
+/// redacted, their text, and the same fields as the JSON line writes them (`,"key":value` each).
+#[derive(Default)]
+pub(super) struct Known {
+    pub(super) fields: Vec<(Key, Slot)>,
+    pub(super) text: String,
+    pub(super) json: Vec<u8>,
+}
+
+/// The scopes already flattened.
+#[derive(Default)]
+pub(super) struct ScopeCache(ByScope<Known>);
+
 impl ScopeCache {
     pub(super) fn get(&self, id: u64) -> Option<&Known> {
-        self.places.get(place(id)).filter(|known| known.id == id)
+        self.0.get(id)
     }
 
     /// Keeps `fields` (over `text`) as scope `id`'s context, in the place of whichever was there.
     pub(super) fn put(&mut self, id: u64, fields: &[(Key, Slot)], text: &str) -> &Known {
-        let known = &mut self.places[place(id)];
-        known.id = id;
+        let known = self.0.place_of(id);
         known.fields.clear();
         known.fields.extend_from_slice(fields);
         known.text.clear();
@@ -80,10 +103,6 @@ impl ScopeCache {
         crate::json_line::write_fields(&mut known.json, values);
         known
     }
-}
-
-fn place(id: u64) -> usize {
-    (id % PLACES as u64) as usize
 }
 
 #[cfg(test)]
@@ -106,6 +125,7 @@ mod tests {
         );
         cache.put(7 + PLACES as u64, &[], "");
         assert!(cache.get(7).is_none(), "taken over by the later id");
+        assert!(cache.get(0).is_none(), "an empty place is no scope's");
         assert_ne!(ScopeMark::new().0, ScopeMark::new().0);
     }
 }
