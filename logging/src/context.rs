@@ -2,6 +2,10 @@
 //! its own keys, so no key is added twice along a path, and a scope mark, so its records' context
 //! is flattened once for the logger rather than once per record (`flatten/scopes.rs`). The mark
 //! comes last in each `o!()`: slog serialises a layer's pairs newest first.
+//!
+//! So the values along a typed logger's chain must be fixed: a value worked out per record (a
+//! `slog::FnValue`) belongs in the record's own fields, or in a plain `o!()` layer on top, which
+//! is walked for every record.
 
 use crate::flatten::ScopeMark;
 use crate::keys;

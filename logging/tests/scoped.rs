@@ -3,7 +3,7 @@
 //! narration through the typed loggers and through plain `o!()` layers with the same keys gives
 //! the same JSON lines and the same pretty text, over more scopes than the cache keeps, with
 //! record fields that override the context or name another job, sensitive and reserved keys in
-//! the context, and plain layers above and below the scopes.
+//! the context, and plain layers above, below and between the scopes.
 
 mod support;
 
@@ -55,8 +55,9 @@ impl Layers for Plain {
     }
 }
 
-/// More scopes than the flattener keeps, so that later ones take the places of earlier ones.
-const JOBS: usize = 1500;
+/// More scopes than the flattener keeps, and more jobs than the pretty view remembers
+/// (`REMEMBERED`, 4 096), so that later ones take the places of earlier ones in both.
+const JOBS: usize = 4500;
 
 fn pool_context(n: usize, model: &str) -> PoolContext {
     PoolContext {
@@ -95,8 +96,13 @@ fn narrate(root: &Logger, layers: &dyn Layers) {
                 session_id: format!("sess-{}", n % 7),
                 correlation_id: format!("corr-{n}"),
             };
+            // Every third job sits on a plain layer between two scopes, as a remote node's does.
+            let replica = match n % 3 {
+                0 => replicas[n % 4].new(o!("node" => format!("node{}", n % 2))),
+                _ => replicas[n % 4].clone(),
+            };
             layers.component(
-                &layers.job(&replicas[n % 4], &ctx),
+                &layers.job(&replica, &ctx),
                 if n % 2 == 0 { "streaming" } else { "admission" },
             )
         })

@@ -96,7 +96,6 @@ pub struct FlatRecord {
 }
 
 impl FlatRecord {
-    /// When the record was written, as RFC 3339 UTC with microseconds (the JSON `ts`).
     /// The record as one compact JSON object, without a newline: what the JSON sinks write and
     /// the story index keeps. Made once per record, however many of them use it.
     pub fn json_line(&self) -> std::cell::Ref<'_, [u8]> {
@@ -244,13 +243,14 @@ impl Flattener {
             scopes: &self.scopes,
             walk: Walk::Start,
         };
-        let _ = values.serialize(record, &mut collector);
+        let walked = values.serialize(record, &mut collector);
         let walk = collector.walk;
         let mut inherited = flat.fields.len();
-        // The scope whose context this is, and how many fields that context has.
+        // Kept with the count of its fields, to tell later whether the record overrode one.
         let scope = match walk {
             Walk::Known(id) => Some((id, inherited)),
-            Walk::Scope(id) => {
+            // A value that failed to serialise cut the walk short: that context is not kept.
+            Walk::Scope(id) if walked.is_ok() => {
                 flat.fields.reverse();
                 dedup_most_specific_wins(&mut flat.fields, &mut inherited, 1);
                 let known = self.scopes.put(id, &flat.fields, &flat.text);
@@ -280,6 +280,7 @@ impl Flattener {
         // A scope's context has each key once already: only the record's own fields are checked.
         let from = if scope.is_some() { inherited } else { 1 };
         dedup_most_specific_wins(&mut flat.fields, &mut flat.inherited, from);
+        debug_assert!(flat.inherited <= flat.fields.len());
         flat.scope = None;
         if let Some((id, _)) = scope.filter(|(_, context)| *context == flat.inherited) {
             if let Some(known) = self.scopes.get(id) {

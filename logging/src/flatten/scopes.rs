@@ -4,9 +4,13 @@
 //! finds that logger's whole context here, and slog's walk over the chain stops there. A per-token
 //! trace record then costs the copy of its context, not its flattening, redaction and escaping.
 //!
-//! Ids are never reused and a mark cannot be moved to another chain (it is made inside the typed
-//! constructors), so what an id finds is always that chain. The cache is direct-mapped: an id has
-//! one place, taken over by a later id, so it is bounded and needs no hashing or eviction order.
+//! Ids are never reused and a mark is made inside the typed constructors, so what an id finds is
+//! that logger's chain, as its first record saw it. Two things this relies on: the values of the
+//! chain are fixed (a `slog::FnValue` worked out per record would keep its first value here), and
+//! a logger's chain is not embedded in another logger (`o!(log.list().clone())`). Nothing in the
+//! workspace does either; `context.rs` says so to its callers. The cache is direct-mapped: an id
+//! has one place, taken over by a later id, so it is bounded and needs no hashing or eviction
+//! order.
 
 use super::{value_in, Slot};
 use slog::{Key, Record, Serializer, KV};
@@ -16,8 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// sink ever sees it; code that serialises a logger's values itself should skip it.
 pub const SCOPE_MARK: &str = "llorch_scope_mark";
 
-/// How many scopes a [`ByScope`] keeps: more than the jobs a daemon runs at once, each with a few
-/// loggers.
+/// How many scopes a [`ByScope`] keeps. Ids are handed out to every typed logger, logging or not,
+/// so a long-lived scope loses its place to a newer one with the same remainder now and then; its
+/// next record is then flattened in full once more, which costs speed, never correctness.
 const PLACES: usize = 1024;
 
 static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);

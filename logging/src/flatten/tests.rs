@@ -163,3 +163,27 @@ fn a_scoped_loggers_context_is_flattened_once() {
     assert_eq!(keys(2), keys(0), "the copied context is the walked one");
     assert_eq!(keys(3), ["bin", "version", "walked", "actor", "attempt"]);
 }
+
+/// Fails to serialise the first time only.
+struct FailsOnce(std::sync::atomic::AtomicBool);
+impl slog::Value for FailsOnce {
+    fn serialize(&self, _: &Record, key: Key, s: &mut dyn Serializer) -> slog::Result {
+        if !self.0.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Err(slog::Error::Other);
+        }
+        s.emit_str(key, "fine")
+    }
+}
+
+#[test]
+fn a_context_cut_short_by_a_failing_value_is_not_kept() {
+    let (root, seen) = probe();
+    let base = root.new(o!("flaky" => FailsOnce(Default::default())));
+    let scoped = crate::component(&base, "streaming");
+    slog::info!(scoped, "First");
+    slog::info!(scoped, "Second");
+    let seen = seen.lock().unwrap();
+    let keys = |i: usize| seen[i].1.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(0), ["actor"], "the walk stopped at the failing value");
+    assert_eq!(keys(1), ["bin", "version", "flaky", "actor"]);
+}

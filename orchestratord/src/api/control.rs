@@ -77,7 +77,7 @@ pub async fn pool_health(
     operation_id = "pool_story", tag = "control",
     params(("id" = String, Path, description = "The pool id")),
     responses(
-        (status = 200, description = "Narration records (JSON log lines)", body = [Object]),
+        (status = 200, description = "Narration records (JSON log lines), oldest first; trace records are in the logs only", body = [Object]),
         (status = 404, description = "`NOT_FOUND`: no such pool", body = ErrorEnvelope),
     ))]
 pub async fn pool_story(
@@ -96,7 +96,7 @@ pub async fn pool_story(
         ("rid" = String, Path, description = "The replica id"),
     ),
     responses(
-        (status = 200, description = "Narration records (JSON log lines)", body = [Object]),
+        (status = 200, description = "Narration records (JSON log lines), oldest first; trace records are in the logs only", body = [Object]),
         (status = 404, description = "`NOT_FOUND`: no such pool or replica", body = ErrorEnvelope),
     ))]
 pub async fn replica_story(

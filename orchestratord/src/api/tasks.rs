@@ -99,7 +99,7 @@ pub async fn cancel(
     operation_id = "task_story", tag = "tasks",
     params(("id" = String, Path, description = "The task id")),
     responses(
-        (status = 200, description = "Narration records (JSON log lines)", body = [Object]),
+        (status = 200, description = "Narration records (JSON log lines), oldest first; trace records are in the logs only", body = [Object]),
         (status = 404, description = "`NOT_FOUND`: no such task", body = ErrorEnvelope),
     ))]
 pub async fn story(
