@@ -253,8 +253,8 @@ impl Flattener {
             Walk::Scope(id) if walked.is_ok() => {
                 flat.fields.reverse();
                 dedup_most_specific_wins(&mut flat.fields, &mut inherited, 1);
-                let known = self.scopes.put(id, &flat.fields, &flat.text);
-                Some((id, known.fields.len()))
+                self.scopes.put(id, &flat.fields, &flat.text);
+                Some((id, inherited))
             }
             _ => {
                 flat.fields.reverse();

@@ -95,7 +95,7 @@ impl ScopeCache {
     }
 
     /// Keeps `fields` (over `text`) as scope `id`'s context, in the place of whichever was there.
-    pub(super) fn put(&mut self, id: u64, fields: &[(Key, Slot)], text: &str) -> &Known {
+    pub(super) fn put(&mut self, id: u64, fields: &[(Key, Slot)], text: &str) {
         let known = self.0.place_of(id);
         known.fields.clear();
         known.fields.extend_from_slice(fields);
@@ -106,7 +106,6 @@ impl ScopeCache {
             .iter()
             .map(|(key, slot)| (*key, value_in(text, *slot)));
         crate::json_line::write_fields(&mut known.json, values);
-        known
     }
 }
 
