@@ -85,6 +85,8 @@ pub enum ConfigError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// The log worker's thread could not be started.
+    Worker(std::io::Error),
 }
 
 impl fmt::Display for ConfigError {
@@ -106,6 +108,7 @@ impl fmt::Display for ConfigError {
                 "LLORCH_LOG_FILE: cannot open {} for appending: {error}",
                 path.display()
             ),
+            ConfigError::Worker(error) => write!(f, "cannot start the log worker thread: {error}"),
         }
     }
 }

@@ -24,6 +24,7 @@ mod level_spec;
 mod notices;
 mod output;
 mod panic;
+mod queue;
 mod redact;
 mod router;
 mod sinks;
@@ -212,20 +213,21 @@ impl LoggerBuilder {
 
         let worker = Arc::new(WorkerState::default());
         let flush = Arc::new(FlushSignal::default());
-        let sink_set = SinkSet::new(
-            sinks,
-            self.taps,
-            stats.clone(),
-            notices.clone(),
-            worker.clone(),
-            flush.clone(),
-        );
-        let (core, async_guard) = slog_async::AsyncCore::custom(sink_set)
-            .chan_size(self.channel_size)
-            .blocking(false)
-            .thread_name(panic::WORKER_THREAD.to_string())
-            .build_with_guard();
-        let router = Arc::new(Router::new(core, stats.clone(), worker, flush));
+        let taps = self.taps;
+        let (queue, queue_guard) =
+            queue::spawn(self.channel_size, panic::WORKER_THREAD, |backlog| {
+                SinkSet::new(
+                    sinks,
+                    taps,
+                    stats.clone(),
+                    notices.clone(),
+                    worker.clone(),
+                    flush.clone(),
+                    backlog,
+                )
+            })
+            .map_err(ConfigError::Worker)?;
+        let router = Arc::new(Router::new(queue, stats.clone(), worker, flush));
         notices.connect(Arc::downgrade(&router));
 
         if self.globals {
@@ -244,7 +246,7 @@ impl LoggerBuilder {
         });
         let guard = LogGuard {
             router,
-            async_guard: Some(async_guard),
+            queue_guard: Some(queue_guard),
             scope_guard,
             level,
             stats,
@@ -311,7 +313,7 @@ fn json_sink(
 /// Keeps the logging worker alive; dropping it writes out every record logged before.
 pub struct LogGuard {
     router: Arc<Router>,
-    async_guard: Option<slog_async::AsyncGuard>,
+    queue_guard: Option<queue::QueueGuard>,
     scope_guard: Option<slog_scope::GlobalLoggerGuard>,
     level: LevelHandle,
     stats: Arc<LogStats>,
@@ -346,7 +348,7 @@ impl Drop for LogGuard {
         if let Some(scope_guard) = self.scope_guard.take() {
             scope_guard.cancel_reset();
         }
-        drop(self.async_guard.take());
+        drop(self.queue_guard.take());
     }
 }
 

@@ -7,10 +7,10 @@
 
 use crate::flatten::CallTime;
 use crate::keys;
+use crate::queue::{Queue, SendError};
 use crate::stats::{LogStats, LossReason, ALL_SINKS};
 use slog::{BorrowedKV, Drain, Level, OwnedKVList, Record, RecordStatic};
-use slog_async::{AsyncCore, AsyncError};
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -62,19 +62,15 @@ impl FlushSignal {
     }
 }
 
-/// Shared between the router and the worker. `queued` counts records in the channel: the worker
-/// writes its batched output out when it reaches zero (after a short linger, `sinks.rs`), so nothing
-/// waits in a buffer while idle.
-/// `gone` is set when the worker's drain is dropped (shutdown, or a worker that died): slog-async
-/// reports a closed channel as "full", and a lossless sender must not wait for it forever.
+/// Shared between the router and the worker. `gone` is set when the worker's drain is dropped (shutdown, or a worker that died): a lossless
+/// sender must not wait for room that will never come.
 #[derive(Default)]
 pub(crate) struct WorkerState {
-    pub(crate) queued: AtomicIsize,
     pub(crate) gone: AtomicBool,
 }
 
 pub(crate) struct Router {
-    core: AsyncCore,
+    queue: Queue,
     stats: Arc<LogStats>,
     worker: Arc<WorkerState>,
     flush: Arc<FlushSignal>,
@@ -82,23 +78,21 @@ pub(crate) struct Router {
 
 impl Router {
     pub(crate) fn new(
-        core: AsyncCore,
+        queue: Queue,
         stats: Arc<LogStats>,
         worker: Arc<WorkerState>,
         flush: Arc<FlushSignal>,
     ) -> Self {
         Router {
-            core,
+            queue,
             stats,
             worker,
             flush,
         }
     }
 
-    fn try_send(&self, record: &Record, values: &OwnedKVList) -> Result<(), AsyncError> {
-        self.core.log(record, values)?;
-        self.worker.queued.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    fn try_send(&self, record: &Record, values: &OwnedKVList) -> Result<(), SendError> {
+        self.queue.try_send(record, values)
     }
 
     fn worker_gone(&self) -> bool {
@@ -113,7 +107,7 @@ impl Router {
         loop {
             match self.try_send(record, values) {
                 Ok(()) => return true,
-                Err(AsyncError::Full) if !self.worker_gone() => {
+                Err(SendError::Full) if !self.worker_gone() => {
                     let (started, on_runtime) = *waiting.get_or_insert_with(|| {
                         (
                             Instant::now(),
@@ -146,9 +140,8 @@ impl Router {
     }
 
     /// Wakes the worker to narrate the writers' notices; never waits.
-    /// The nudge is not a record: it is not counted in `queued` (see `SinkSet::log`).
     pub(crate) fn nudge(&self) {
-        let _ = self.core.log(
+        let _ = self.queue.try_send(
             &slog::record!(Level::Critical, NOTICE_TAG, &format_args!(""), slog::b!()),
             empty_values(),
         );
@@ -227,7 +220,7 @@ impl Drain for Router {
         } else {
             match self.try_send(record, values) {
                 Ok(()) => {}
-                Err(AsyncError::Full) if !self.worker_gone() => {
+                Err(SendError::Full) if !self.worker_gone() => {
                     self.stats.count_drop(record.level());
                     return Ok(());
                 }

@@ -10,6 +10,7 @@ use crate::formats::{FlatFormat, Staging};
 use crate::keys;
 use crate::notices::{Notice, Notices};
 use crate::output::{Out, Output};
+use crate::queue::Backlog;
 use crate::router::{empty_values, FlushSignal, WorkerState, FLUSH_TAG, FLUSH_TICKET, NOTICE_TAG};
 use crate::stats::{LogStats, LossReason};
 use crate::timestamp;
@@ -98,6 +99,7 @@ pub(crate) struct SinkSet {
     notices: Arc<Notices>,
     worker: Arc<WorkerState>,
     flush: Arc<FlushSignal>,
+    backlog: Backlog,
     /// When the worker first ran out of records with a batch not yet written out.
     idle_since: Cell<Option<Instant>>,
 }
@@ -110,6 +112,7 @@ impl SinkSet {
         notices: Arc<Notices>,
         worker: Arc<WorkerState>,
         flush: Arc<FlushSignal>,
+        backlog: Backlog,
     ) -> Self {
         SinkSet {
             flattener: RefCell::new(Flattener::new()),
@@ -119,6 +122,7 @@ impl SinkSet {
             notices,
             worker,
             flush,
+            backlog,
             idle_since: Cell::new(None),
         }
     }
@@ -174,7 +178,7 @@ impl SinkSet {
     fn linger_then_write_out(&self) {
         let since = self.idle_since.get().unwrap_or_else(Instant::now);
         std::thread::sleep(LINGER);
-        if self.worker.queued.load(Ordering::Relaxed) > 0 && since.elapsed() < MAX_BATCH_AGE {
+        if !self.backlog.is_empty() && since.elapsed() < MAX_BATCH_AGE {
             self.idle_since.set(Some(since));
             return;
         }
@@ -218,7 +222,7 @@ impl SinkSet {
     /// many records could not be written, in every sink that is still writing.
     fn shut_down(&self) {
         // Records accepted into the channel behind the worker's finish are never delivered.
-        let undelivered = self.worker.queued.swap(0, Ordering::Relaxed).max(0) as u64;
+        let undelivered = self.backlog.take_undelivered(NOTICE_TAG);
         self.stats
             .count_lost(crate::stats::ALL_SINKS, LossReason::Shutdown, undelivered);
         self.tell_notices();
@@ -338,10 +342,7 @@ impl Drain for SinkSet {
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
         if record.tag() == NOTICE_TAG {
             self.tell_notices();
-            return Ok(());
-        }
-        let idle = self.worker.queued.fetch_sub(1, Ordering::Relaxed) <= 1;
-        if record.tag() == FLUSH_TAG {
+        } else if record.tag() == FLUSH_TAG {
             self.tell_notices();
             self.flush_all();
             if let Some((_, crate::flatten::FieldValue::U64(ticket))) = self
@@ -354,10 +355,11 @@ impl Drain for SinkSet {
                 self.flush.complete(ticket);
             }
             return Ok(());
+        } else {
+            self.dispatch(record, values, false, None);
+            self.tell_notices();
         }
-        self.dispatch(record, values, false, None);
-        self.tell_notices();
-        if idle {
+        if self.backlog.is_empty() {
             self.linger_then_write_out();
         }
         Ok(())

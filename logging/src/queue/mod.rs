@@ -1,0 +1,350 @@
+//! The bounded channel from the callers to the log worker, and the worker's thread.
+//!
+//! It does what slog-async's `AsyncCore` did, with a cheaper record: slog-async copies each field
+//! into a box of its own and formats every message into a `String`, about ten allocations per
+//! record, which the worker then frees from another thread (BENCHMARKS.md, seventh sitting). Here
+//! a record crosses as one box: a literal message stays borrowed, up to [`INLINE`] fields are kept
+//! in place with their types, and the text of string fields (and of a message that is not a
+//! literal) shares one buffer.
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use slog::{BorrowedKV, Drain, Key, Level, OwnedKVList, Record, RecordLocation, RecordStatic, KV};
+use std::fmt::{self, Write as _};
+use std::thread::JoinHandle;
+
+/// Fields kept in the record itself; a record with more (rare) spills the rest into a `Vec`.
+const INLINE: usize = 8;
+
+/// Why a record did not get into the channel.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// The channel holds as many records as it may.
+    Full,
+    /// The worker has stopped (shutdown).
+    Closed,
+}
+
+enum Envelope {
+    Record(Box<Queued>),
+    Finish,
+}
+
+/// The callers' end: shared by every thread that logs.
+pub(crate) struct Queue {
+    sender: Sender<Envelope>,
+}
+
+/// Stops the worker when dropped, after it has written every record sent before.
+pub(crate) struct QueueGuard {
+    sender: Sender<Envelope>,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// What is still in the channel, as the worker sees it.
+pub(crate) struct Backlog(Receiver<Envelope>);
+
+impl Backlog {
+    /// True when the worker has taken every record sent so far.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes what is still in the channel at shutdown, which no sink will see; how many records
+    /// there were, not counting those tagged `wake_up` (they carry no narration).
+    pub(crate) fn take_undelivered(&self, wake_up: &str) -> u64 {
+        let records = self.0.try_iter().filter(|e| match e {
+            Envelope::Record(record) => record.text_at(record.tag) != wake_up,
+            Envelope::Finish => false,
+        });
+        records.count() as u64
+    }
+}
+
+/// Starts the worker thread `name`, which hands every record to the drain `make` builds, and
+/// returns the channel to it (room for `size` records).
+pub(crate) fn spawn<D>(
+    size: usize,
+    name: &str,
+    make: impl FnOnce(Backlog) -> D,
+) -> std::io::Result<(Queue, QueueGuard)>
+where
+    D: Drain<Ok = (), Err = slog::Never> + Send + 'static,
+{
+    let (sender, receiver) = crossbeam_channel::bounded(size.max(1));
+    let drain = make(Backlog(receiver.clone()));
+    let worker = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || work(drain, receiver))?;
+    let guard = QueueGuard {
+        sender: sender.clone(),
+        worker: Some(worker),
+    };
+    Ok((Queue { sender }, guard))
+}
+
+fn work<D: Drain<Ok = (), Err = slog::Never>>(drain: D, receiver: Receiver<Envelope>) {
+    while let Ok(Envelope::Record(record)) = receiver.recv() {
+        record.log_to(&drain);
+    }
+}
+
+impl Queue {
+    /// Copies `record` into the channel without ever waiting.
+    pub(crate) fn try_send(&self, record: &Record, values: &OwnedKVList) -> Result<(), SendError> {
+        let queued = Box::new(Queued::new(record, values));
+        match self.sender.try_send(Envelope::Record(queued)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(SendError::Full),
+            Err(TrySendError::Disconnected(_)) => Err(SendError::Closed),
+        }
+    }
+}
+
+impl Drop for QueueGuard {
+    fn drop(&mut self) {
+        // A blocking send: the worker never waits on an output, so it makes room.
+        let _ = self.sender.send(Envelope::Finish);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A field's value with its type, as the caller emitted it; text lives in the record's buffer.
+#[derive(Clone, Copy)]
+enum Value {
+    Text(Span),
+    Formatted(Span),
+    Bool(bool),
+    Unit,
+    None,
+    Char(char),
+    U8(u8),
+    I8(i8),
+    U16(u16),
+    I16(i16),
+    U32(u32),
+    I32(i32),
+    F32(f32),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Usize(usize),
+    Isize(isize),
+    // Boxed nowhere and split in halves, so that a field stays 8-byte aligned.
+    U128(u64, u64),
+    I128(u64, u64),
+}
+
+/// Where a piece of text lies in the record's buffer.
+#[derive(Clone, Copy)]
+struct Span(u32, u32);
+
+/// The message: borrowed when the call site's was a literal without arguments.
+enum Text {
+    Literal(&'static str),
+    Copied(Span),
+}
+
+/// A record in the channel: what the worker needs to give the sinks the same `Record`.
+struct Queued {
+    level: Level,
+    location: RecordLocation,
+    tag: Span,
+    message: Text,
+    values: OwnedKVList,
+    inline: [(Key, Value); INLINE],
+    count: usize,
+    spilled: Vec<(Key, Value)>,
+    text: String,
+}
+
+impl Queued {
+    fn new(record: &Record, values: &OwnedKVList) -> Queued {
+        let mut queued = Queued {
+            level: record.level(),
+            location: *record.location(),
+            tag: Span(0, 0),
+            message: Text::Literal(""),
+            values: values.clone(),
+            inline: [("", Value::Unit); INLINE],
+            count: 0,
+            spilled: Vec::new(),
+            text: String::new(),
+        };
+        queued.message = match record.msg().as_str() {
+            Some(literal) => Text::Literal(literal),
+            None => Text::Copied(queued.copy_fmt(record.msg())),
+        };
+        queued.tag = queued.copy(record.tag());
+        // Only `Serializer::emit_arguments` can fail, and copying text does not.
+        let _ = record.kv().serialize(record, &mut queued);
+        queued
+    }
+
+    fn copy(&mut self, text: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(text);
+        span(start, self.text.len())
+    }
+
+    fn copy_fmt(&mut self, args: &fmt::Arguments) -> Span {
+        let start = self.text.len();
+        let _ = self.text.write_fmt(*args);
+        span(start, self.text.len())
+    }
+
+    fn push(&mut self, key: Key, value: Value) -> slog::Result {
+        match self.inline.get_mut(self.count) {
+            Some(place) => *place = (key, value),
+            None => self.spilled.push((key, value)),
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    fn text_at(&self, Span(start, end): Span) -> &str {
+        self.text
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
+    }
+
+    fn fields(&self) -> impl Iterator<Item = &(Key, Value)> {
+        let inline = self.count.min(INLINE);
+        self.inline[..inline].iter().chain(self.spilled.iter())
+    }
+
+    fn log_to<D: Drain<Ok = (), Err = slog::Never>>(&self, drain: &D) {
+        let statics = RecordStatic {
+            location: &self.location,
+            level: self.level,
+            tag: self.text_at(self.tag),
+        };
+        let message = match self.message {
+            Text::Literal(literal) => literal,
+            Text::Copied(span) => self.text_at(span),
+        };
+        let _ = drain.log(
+            &Record::new(&statics, &format_args!("{message}"), BorrowedKV(self)),
+            &self.values,
+        );
+    }
+}
+
+fn span(start: usize, end: usize) -> Span {
+    // A record's text beyond 4 GiB would be cut: far beyond any line a sink writes.
+    let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Span(at(start), at(end))
+}
+
+/// Gives the worker's sinks the fields with the types the caller emitted them with.
+impl KV for Queued {
+    fn serialize(&self, _: &Record, out: &mut dyn slog::Serializer) -> slog::Result {
+        for &(key, value) in self.fields() {
+            match value {
+                Value::Text(span) => out.emit_str(key, self.text_at(span)),
+                Value::Formatted(span) => {
+                    out.emit_arguments(key, &format_args!("{}", self.text_at(span)))
+                }
+                Value::Bool(v) => out.emit_bool(key, v),
+                Value::Unit => out.emit_unit(key),
+                Value::None => out.emit_none(key),
+                Value::Char(v) => out.emit_char(key, v),
+                Value::U8(v) => out.emit_u8(key, v),
+                Value::I8(v) => out.emit_i8(key, v),
+                Value::U16(v) => out.emit_u16(key, v),
+                Value::I16(v) => out.emit_i16(key, v),
+                Value::U32(v) => out.emit_u32(key, v),
+                Value::I32(v) => out.emit_i32(key, v),
+                Value::F32(v) => out.emit_f32(key, v),
+                Value::U64(v) => out.emit_u64(key, v),
+                Value::I64(v) => out.emit_i64(key, v),
+                Value::F64(v) => out.emit_f64(key, v),
+                Value::Usize(v) => out.emit_usize(key, v),
+                Value::Isize(v) => out.emit_isize(key, v),
+                Value::U128(high, low) => out.emit_u128(key, join(high, low)),
+                Value::I128(high, low) => out.emit_i128(key, join(high, low) as i128),
+            }?;
+        }
+        Ok(())
+    }
+}
+
+fn halves(v: u128) -> (u64, u64) {
+    ((v >> 64) as u64, v as u64)
+}
+
+fn join(high: u64, low: u64) -> u128 {
+    (u128::from(high) << 64) | u128::from(low)
+}
+
+/// Copies what the caller emits; what it formats (`%value`, `?value`) is formatted here, once.
+impl slog::Serializer for Queued {
+    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
+        let span = self.copy_fmt(val);
+        self.push(key, Value::Formatted(span))
+    }
+    fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
+        let span = self.copy(val);
+        self.push(key, Value::Text(span))
+    }
+    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
+        self.push(key, Value::Bool(val))
+    }
+    fn emit_unit(&mut self, key: Key) -> slog::Result {
+        self.push(key, Value::Unit)
+    }
+    fn emit_none(&mut self, key: Key) -> slog::Result {
+        self.push(key, Value::None)
+    }
+    fn emit_char(&mut self, key: Key, val: char) -> slog::Result {
+        self.push(key, Value::Char(val))
+    }
+    fn emit_u8(&mut self, key: Key, val: u8) -> slog::Result {
+        self.push(key, Value::U8(val))
+    }
+    fn emit_i8(&mut self, key: Key, val: i8) -> slog::Result {
+        self.push(key, Value::I8(val))
+    }
+    fn emit_u16(&mut self, key: Key, val: u16) -> slog::Result {
+        self.push(key, Value::U16(val))
+    }
+    fn emit_i16(&mut self, key: Key, val: i16) -> slog::Result {
+        self.push(key, Value::I16(val))
+    }
+    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
+        self.push(key, Value::U32(val))
+    }
+    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
+        self.push(key, Value::I32(val))
+    }
+    fn emit_f32(&mut self, key: Key, val: f32) -> slog::Result {
+        self.push(key, Value::F32(val))
+    }
+    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
+        self.push(key, Value::U64(val))
+    }
+    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
+        self.push(key, Value::I64(val))
+    }
+    fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
+        self.push(key, Value::F64(val))
+    }
+    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
+        self.push(key, Value::Usize(val))
+    }
+    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
+        self.push(key, Value::Isize(val))
+    }
+    fn emit_u128(&mut self, key: Key, val: u128) -> slog::Result {
+        let (high, low) = halves(val);
+        self.push(key, Value::U128(high, low))
+    }
+    fn emit_i128(&mut self, key: Key, val: i128) -> slog::Result {
+        let (high, low) = halves(val as u128);
+        self.push(key, Value::I128(high, low))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! Tests of the parent module: a record that crosses the channel reaches the worker's drain as
+//! the caller logged it, field types included.
+
+use super::*;
+use slog::{o, Logger, Serializer};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Writes down everything a drain can see of a record, each field with the method it came by.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+struct Described(Vec<String>);
+
+macro_rules! described {
+    ($($method:ident: $ty:ty),*) => {
+        $(fn $method(&mut self, key: Key, val: $ty) -> slog::Result {
+            self.0.push(format!("{key}={}:{val:?}", stringify!($method)));
+            Ok(())
+        })*
+    };
+}
+
+impl Serializer for Described {
+    described!(emit_bool: bool, emit_char: char, emit_u8: u8, emit_i8: i8, emit_u16: u16,
+        emit_i16: i16, emit_u32: u32, emit_i32: i32, emit_f32: f32, emit_u64: u64, emit_i64: i64,
+        emit_f64: f64, emit_usize: usize, emit_isize: isize, emit_u128: u128, emit_i128: i128,
+        emit_str: &str);
+    fn emit_unit(&mut self, key: Key) -> slog::Result {
+        self.0.push(format!("{key}=emit_unit"));
+        Ok(())
+    }
+    fn emit_none(&mut self, key: Key) -> slog::Result {
+        self.0.push(format!("{key}=emit_none"));
+        Ok(())
+    }
+    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
+        self.0.push(format!("{key}=emit_arguments:{val}"));
+        Ok(())
+    }
+}
+
+impl Drain for Recorder {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        let mut fields = Described(Vec::new());
+        record.kv().serialize(record, &mut fields).unwrap();
+        let mut context = Described(Vec::new());
+        values.serialize(record, &mut context).unwrap();
+        let location = record.location();
+        self.0.lock().unwrap().push(format!(
+            "{} [{}] {:?} at {}:{}:{} in {} | {} | {}",
+            record.level(),
+            record.tag(),
+            record.msg().to_string(),
+            location.file,
+            location.line,
+            location.column,
+            location.module,
+            fields.0.join(" "),
+            context.0.join(" ")
+        ));
+        Ok(())
+    }
+}
+
+/// Copies each record as the channel does and hands the copy to the recorder at once.
+struct ThroughQueued(Recorder);
+
+impl Drain for ThroughQueued {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        Queued::new(record, values).log_to(&self.0);
+        Ok(())
+    }
+}
+
+struct Shown;
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("shown")
+    }
+}
+
+fn narrate(log: &Logger) {
+    let owned = String::from("owned text");
+    slog::info!(log, "A literal message");
+    slog::warn!(log, #"a-tag", "A message with {} arguments ({})", 2, owned);
+    slog::debug!(log, "Every type";
+        "bool" => true, "unit" => (), "none" => None::<u8>, "some" => Some(7u8), "char" => 'λ',
+        "u8" => 1u8, "i8" => -1i8, "u16" => 2u16, "i16" => -2i16, "u32" => 3u32, "i32" => -3i32,
+        "f32" => 1.5f32, "u64" => u64::MAX, "i64" => i64::MIN, "f64" => -0.25f64,
+        "usize" => 4usize, "isize" => -4isize, "u128" => u128::MAX - 1, "i128" => i128::MIN + 1,
+        "str" => "text", "string" => owned.clone(), "display" => %Shown, "debug" => ?"quoted",
+        "empty" => "");
+    slog::error!(log, "Few fields"; "a" => 1u64);
+}
+
+fn recorded(
+    drain: impl slog::SendSyncUnwindSafeDrain<Ok = (), Err = slog::Never>
+        + std::panic::RefUnwindSafe
+        + 'static,
+) -> Logger {
+    Logger::root(drain, o!("bin" => "test", "pid" => 42u32))
+}
+
+#[test]
+fn a_record_reaches_the_drain_as_the_caller_logged_it() {
+    let direct = Recorder::default();
+    narrate(&recorded(direct.clone()).new(o!("job_id" => "j1")));
+    let queued = Recorder::default();
+    narrate(&recorded(ThroughQueued(queued.clone())).new(o!("job_id" => "j1")));
+
+    let direct = direct.0.lock().unwrap().clone();
+    assert_eq!(direct.len(), 4);
+    assert!(direct[2].contains("u128=emit_u128:340282366920938463463374607431768211454"));
+    assert!(direct[2].contains("i8=emit_i8:-1"));
+    assert_eq!(*queued.0.lock().unwrap(), direct);
+}
+
+#[test]
+fn fields_beyond_the_inline_places_keep_their_order() {
+    let direct = Recorder::default();
+    let queued = Recorder::default();
+    for log in [
+        recorded(direct.clone()),
+        recorded(ThroughQueued(queued.clone())),
+    ] {
+        slog::info!(log, "Many";
+            "f0" => 0u64, "f1" => "one", "f2" => 2u64, "f3" => "three", "f4" => 4u64,
+            "f5" => "five", "f6" => 6u64, "f7" => "seven", "f8" => 8u64, "f9" => "nine",
+            "f10" => 10u64, "f11" => "eleven");
+    }
+    let direct = direct.0.lock().unwrap().clone();
+    assert!(direct[0].contains("f11=emit_str:\"eleven\""));
+    assert_eq!(*queued.0.lock().unwrap(), direct);
+}
+
+/// Holds the worker in its first record until the test lets it go.
+struct Held(Recorder, Mutex<crossbeam_channel::Receiver<()>>);
+
+impl Drain for Held {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        let _ = self.1.lock().unwrap().recv_timeout(Duration::from_secs(10));
+        self.0.log(record, values)
+    }
+}
+
+#[test]
+fn a_full_channel_refuses_then_the_guard_writes_everything_out_and_closes_it() {
+    let seen = Recorder::default();
+    let (release, held) = crossbeam_channel::unbounded();
+    let (queue, guard) = spawn(2, "queue-test", |_| Held(seen.clone(), Mutex::new(held))).unwrap();
+    let empty = OwnedKVList::from(o!());
+    let send = |n: u64| {
+        queue.try_send(
+            &slog::record!(
+                Level::Info,
+                "",
+                &format_args!("Record {n}"),
+                slog::b!("n" => n)
+            ),
+            &empty,
+        )
+    };
+    let mut sent = 0;
+    while send(sent).is_ok() {
+        sent += 1;
+        assert!(sent < 10, "a channel of 2 took {sent} records");
+    }
+    assert_eq!(send(sent), Err(SendError::Full));
+    for _ in 0..sent {
+        release.send(()).unwrap();
+    }
+    drop(guard);
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(seen.len() as u64, sent, "{seen:#?}");
+    assert!(seen[0].contains("\"Record 0\"") && seen[0].contains("n=emit_u64:0"));
+    assert_eq!(send(99), Err(SendError::Closed));
+}
