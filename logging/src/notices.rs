@@ -5,6 +5,7 @@
 
 use crate::router::Router;
 use slog::Level;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, Weak};
 
 pub(crate) struct Notice {
@@ -50,6 +51,8 @@ impl Notice {
 #[derive(Default)]
 pub(crate) struct Notices {
     pending: Mutex<Vec<Notice>>,
+    /// Set after a push: the worker looks at it for every record, and locks only when it is set.
+    waiting: AtomicBool,
     router: OnceLock<Weak<Router>>,
 }
 
@@ -63,12 +66,16 @@ impl Notices {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(notice);
+        self.waiting.store(true, Ordering::Release);
         if let Some(router) = self.router.get().and_then(Weak::upgrade) {
             router.nudge();
         }
     }
 
     pub(crate) fn take(&self) -> Vec<Notice> {
+        if !self.waiting.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }

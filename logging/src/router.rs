@@ -7,7 +7,7 @@
 
 use crate::flatten::CallTime;
 use crate::keys;
-use crate::queue::{Queue, SendError};
+use crate::queue::{Copied, Queue, Refused};
 use crate::stats::{LogStats, LossReason, ALL_SINKS};
 use slog::{BorrowedKV, Drain, Level, OwnedKVList, Record, RecordStatic};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -91,60 +91,61 @@ impl Router {
         }
     }
 
-    fn try_send(&self, record: &Record, values: &OwnedKVList) -> Result<(), SendError> {
-        self.queue.try_send(record, values)
-    }
-
     fn worker_gone(&self) -> bool {
         self.worker.gone.load(Ordering::Relaxed)
     }
 
     /// Sends an info+ record, waiting a bounded time for room; false when it was lost.
+    /// Off the runtime the caller sleeps, longer each time: a sender parked on the channel would be
+    /// woken for every record the worker takes, one wake-up per record (BENCHMARKS.md).
     fn send_lossless(&self, record: &Record, values: &OwnedKVList) -> bool {
+        let mut copied = Copied::new(record, values);
         let mut attempt = 0u32;
         // Only a caller that has to wait asks where it runs.
         let mut waiting: Option<(Instant, bool)> = None;
         loop {
-            match self.try_send(record, values) {
+            copied = match self.queue.try_send(copied) {
                 Ok(()) => return true,
-                Err(SendError::Full) if !self.worker_gone() => {
-                    let (started, on_runtime) = *waiting.get_or_insert_with(|| {
-                        (
-                            Instant::now(),
-                            tokio::runtime::Handle::try_current().is_ok(),
-                        )
-                    });
-                    let give_up = if on_runtime {
-                        attempt >= RUNTIME_YIELDS
-                    } else {
-                        started.elapsed() >= BLOCKING_WAIT
-                    };
-                    if give_up {
-                        self.stats.count_lost(ALL_SINKS, LossReason::ChannelFull, 1);
-                        return false;
-                    }
-                    if on_runtime || attempt < 8 {
-                        std::thread::yield_now();
-                    } else {
-                        let micros = 20u64 << (attempt - 8).min(6);
-                        std::thread::sleep(Duration::from_micros(micros));
-                    }
-                    attempt += 1;
-                }
-                Err(_) => {
-                    self.stats.count_lost_after_shutdown();
-                    return false;
-                }
+                Err(Refused::Full(copied)) if !self.worker_gone() => copied,
+                Err(refused) => return self.lost(refused),
+            };
+            let (started, on_runtime) = *waiting.get_or_insert_with(|| {
+                let on_runtime = tokio::runtime::Handle::try_current().is_ok();
+                (Instant::now(), on_runtime)
+            });
+            let give_up = if on_runtime {
+                attempt >= RUNTIME_YIELDS
+            } else {
+                started.elapsed() >= BLOCKING_WAIT
+            };
+            if give_up {
+                return self.lost(Refused::Full(copied));
             }
+            if on_runtime || attempt < 8 {
+                std::thread::yield_now();
+            } else {
+                let micros = 20u64 << (attempt - 8).min(6);
+                std::thread::sleep(Duration::from_micros(micros));
+            }
+            attempt += 1;
         }
+    }
+
+    /// Counts a record the channel refused; false.
+    fn lost(&self, refused: Refused) -> bool {
+        match refused {
+            Refused::Full(_) => self.stats.count_lost(ALL_SINKS, LossReason::ChannelFull, 1),
+            Refused::Closed => self.stats.count_lost_after_shutdown(),
+        }
+        false
     }
 
     /// Wakes the worker to narrate the writers' notices; never waits.
     pub(crate) fn nudge(&self) {
-        let _ = self.queue.try_send(
+        let _ = self.queue.try_send(Copied::new(
             &slog::record!(Level::Critical, NOTICE_TAG, &format_args!(""), slog::b!()),
             empty_values(),
-        );
+        ));
     }
 
     /// Narrates records lost to a full channel since the last report, if any.
@@ -218,9 +219,9 @@ impl Drain for Router {
                 return Ok(());
             }
         } else {
-            match self.try_send(record, values) {
+            match self.queue.try_send(Copied::new(record, values)) {
                 Ok(()) => {}
-                Err(SendError::Full) if !self.worker_gone() => {
+                Err(Refused::Full(_)) if !self.worker_gone() => {
                     self.stats.count_drop(record.level());
                     return Ok(());
                 }

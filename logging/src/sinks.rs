@@ -10,7 +10,7 @@ use crate::formats::{FlatFormat, Staging};
 use crate::keys;
 use crate::notices::{Notice, Notices};
 use crate::output::{Out, Output};
-use crate::queue::Backlog;
+use crate::queue::{Backlog, Consumer};
 use crate::router::{empty_values, FlushSignal, WorkerState, FLUSH_TAG, FLUSH_TICKET, NOTICE_TAG};
 use crate::stats::{LogStats, LossReason};
 use crate::timestamp;
@@ -175,7 +175,12 @@ impl SinkSet {
 
     /// Out of records: wait [`LINGER`] for more (callers meanwhile find the worker awake and do not
     /// wake it), then hand the batch to the writers if none came, or if it is old enough.
+    /// With nothing staged (after a flush, say) there is nothing to wait for.
     fn linger_then_write_out(&self) {
+        if self.sinks.borrow().iter().all(|s| s.staged_records == 0) {
+            self.idle_since.set(None);
+            return;
+        }
         let since = self.idle_since.get().unwrap_or_else(Instant::now);
         std::thread::sleep(LINGER);
         if !self.backlog.is_empty() && since.elapsed() < MAX_BATCH_AGE {
@@ -359,10 +364,13 @@ impl Drain for SinkSet {
             self.dispatch(record, values, false, None);
             self.tell_notices();
         }
-        if self.backlog.is_empty() {
-            self.linger_then_write_out();
-        }
         Ok(())
+    }
+}
+
+impl Consumer for SinkSet {
+    fn idle(&self) {
+        self.linger_then_write_out();
     }
 }
 

@@ -7,7 +7,7 @@
 //! in place with their types, and the text of string fields (and of a message that is not a
 //! literal) shares one buffer.
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use slog::{BorrowedKV, Drain, Key, Level, OwnedKVList, Record, RecordLocation, RecordStatic, KV};
 use std::fmt::{self, Write as _};
 use std::thread::JoinHandle;
@@ -16,12 +16,20 @@ use std::thread::JoinHandle;
 const INLINE: usize = 8;
 
 /// Why a record did not get into the channel.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum SendError {
-    /// The channel holds as many records as it may.
-    Full,
+pub(crate) enum Refused {
+    /// The channel holds as many records as it may; the copy, to try again.
+    Full(Copied),
     /// The worker has stopped (shutdown).
     Closed,
+}
+
+/// A record copied for the channel: made once, however many times the caller tries to send it.
+pub(crate) struct Copied(Box<Queued>);
+
+impl Copied {
+    pub(crate) fn new(record: &Record, values: &OwnedKVList) -> Copied {
+        Copied(Box::new(Queued::new(record, values)))
+    }
 }
 
 enum Envelope {
@@ -40,11 +48,18 @@ pub(crate) struct QueueGuard {
     worker: Option<JoinHandle<()>>,
 }
 
+/// What the worker hands the records to.
+pub(crate) trait Consumer: Drain<Ok = (), Err = slog::Never> {
+    /// The channel is empty: a chance to write batched output out before waiting for more.
+    fn idle(&self) {}
+}
+
 /// What is still in the channel, as the worker sees it.
 pub(crate) struct Backlog(Receiver<Envelope>);
 
 impl Backlog {
-    /// True when the worker has taken every record sent so far.
+    /// True when the worker has taken every record sent so far (one check costs a read of a line
+    /// the callers write, so the worker asks only when it ran out of records once).
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -68,7 +83,7 @@ pub(crate) fn spawn<D>(
     make: impl FnOnce(Backlog) -> D,
 ) -> std::io::Result<(Queue, QueueGuard)>
 where
-    D: Drain<Ok = (), Err = slog::Never> + Send + 'static,
+    D: Consumer + Send + 'static,
 {
     let (sender, receiver) = crossbeam_channel::bounded(size.max(1));
     let drain = make(Backlog(receiver.clone()));
@@ -82,20 +97,29 @@ where
     Ok((Queue { sender }, guard))
 }
 
-fn work<D: Drain<Ok = (), Err = slog::Never>>(drain: D, receiver: Receiver<Envelope>) {
-    while let Ok(Envelope::Record(record)) = receiver.recv() {
-        record.log_to(&drain);
+fn work<D: Consumer>(consumer: D, receiver: Receiver<Envelope>) {
+    loop {
+        let next = match receiver.try_recv() {
+            Err(TryRecvError::Empty) => {
+                consumer.idle();
+                receiver.recv().ok()
+            }
+            taken => taken.ok(),
+        };
+        match next {
+            Some(Envelope::Record(record)) => record.log_to(&consumer),
+            Some(Envelope::Finish) | None => return,
+        }
     }
 }
 
 impl Queue {
-    /// Copies `record` into the channel without ever waiting.
-    pub(crate) fn try_send(&self, record: &Record, values: &OwnedKVList) -> Result<(), SendError> {
-        let queued = Box::new(Queued::new(record, values));
-        match self.sender.try_send(Envelope::Record(queued)) {
+    /// Puts a record into the channel if it has room, without waiting.
+    pub(crate) fn try_send(&self, record: Copied) -> Result<(), Refused> {
+        match self.sender.try_send(Envelope::Record(record.0)) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(SendError::Full),
-            Err(TrySendError::Disconnected(_)) => Err(SendError::Closed),
+            Err(TrySendError::Full(Envelope::Record(queued))) => Err(Refused::Full(Copied(queued))),
+            Err(_) => Err(Refused::Closed),
         }
     }
 }

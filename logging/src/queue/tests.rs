@@ -65,6 +65,8 @@ impl Drain for Recorder {
     }
 }
 
+impl Consumer for Recorder {}
+
 /// Copies each record as the channel does and hands the copy to the recorder at once.
 struct ThroughQueued(Recorder);
 
@@ -138,47 +140,75 @@ fn fields_beyond_the_inline_places_keep_their_order() {
     assert_eq!(*queued.0.lock().unwrap(), direct);
 }
 
-/// Holds the worker in its first record until the test lets it go.
-struct Held(Recorder, Mutex<crossbeam_channel::Receiver<()>>);
+/// Holds the worker in each record until the test lets it go; says when it holds one.
+struct Held {
+    seen: Recorder,
+    release: Mutex<crossbeam_channel::Receiver<()>>,
+    holding: crossbeam_channel::Sender<()>,
+}
 
 impl Drain for Held {
     type Ok = ();
     type Err = slog::Never;
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
-        let _ = self.1.lock().unwrap().recv_timeout(Duration::from_secs(10));
-        self.0.log(record, values)
+        let _ = self.holding.send(());
+        let _ = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
+        self.seen.log(record, values)
     }
 }
+
+impl Consumer for Held {}
 
 #[test]
 fn a_full_channel_refuses_then_the_guard_writes_everything_out_and_closes_it() {
     let seen = Recorder::default();
-    let (release, held) = crossbeam_channel::unbounded();
-    let (queue, guard) = spawn(2, "queue-test", |_| Held(seen.clone(), Mutex::new(held))).unwrap();
-    let empty = OwnedKVList::from(o!());
-    let send = |n: u64| {
-        queue.try_send(
-            &slog::record!(
-                Level::Info,
-                "",
-                &format_args!("Record {n}"),
-                slog::b!("n" => n)
-            ),
-            &empty,
-        )
+    let (release, released) = crossbeam_channel::unbounded();
+    let (holding, held) = crossbeam_channel::unbounded();
+    let worker = Held {
+        seen: seen.clone(),
+        release: Mutex::new(released),
+        holding,
     };
-    let mut sent = 0;
-    while send(sent).is_ok() {
-        sent += 1;
-        assert!(sent < 10, "a channel of 2 took {sent} records");
-    }
-    assert_eq!(send(sent), Err(SendError::Full));
-    for _ in 0..sent {
+    let (queue, guard) = spawn(2, "queue-test", |_| worker).unwrap();
+    let empty = OwnedKVList::from(o!());
+    let copy = |n: u64| {
+        let message = format!("Record {n}");
+        let kv = slog::b!("n" => n);
+        let copied =
+            |args: &fmt::Arguments| Copied::new(&slog::record!(Level::Info, "", args, kv), &empty);
+        copied(&format_args!("{message}"))
+    };
+    let outcome = |sent: Result<(), Refused>| match sent {
+        Ok(()) => "sent",
+        Err(Refused::Full(_)) => "full",
+        Err(Refused::Closed) => "closed",
+    };
+    let wait = Duration::from_secs(10);
+    assert_eq!(outcome(queue.try_send(copy(0))), "sent");
+    held.recv_timeout(wait)
+        .expect("the worker takes the first record");
+    assert_eq!(outcome(queue.try_send(copy(1))), "sent");
+    assert_eq!(outcome(queue.try_send(copy(2))), "sent");
+    assert_eq!(outcome(queue.try_send(copy(3))), "full");
+    // The refused copy goes in once the worker makes room.
+    let Err(Refused::Full(refused)) = queue.try_send(copy(3)) else {
+        panic!("the channel is still full");
+    };
+    release.send(()).unwrap();
+    held.recv_timeout(wait)
+        .expect("the worker takes the second record");
+    assert_eq!(outcome(queue.try_send(refused)), "sent");
+    let sent = 4;
+    for _ in 1..sent {
         release.send(()).unwrap();
     }
     drop(guard);
     let seen = seen.0.lock().unwrap().clone();
     assert_eq!(seen.len() as u64, sent, "{seen:#?}");
     assert!(seen[0].contains("\"Record 0\"") && seen[0].contains("n=emit_u64:0"));
-    assert_eq!(send(99), Err(SendError::Closed));
+    assert_eq!(outcome(queue.try_send(copy(99))), "closed");
 }
