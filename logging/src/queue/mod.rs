@@ -5,11 +5,14 @@
 //! record, which the worker then frees from another thread (BENCHMARKS.md, seventh sitting). Here
 //! a record crosses as one box: a literal message stays borrowed, up to [`INLINE`] fields are kept
 //! in place with their types, and the text of string fields (and of a message that is not a
-//! literal) shares one buffer.
+//! literal) shares one buffer, in the box too while it is short (`text.rs`).
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use slog::{BorrowedKV, Drain, Key, Level, OwnedKVList, Record, RecordLocation, RecordStatic, KV};
-use std::fmt::{self, Write as _};
+use std::fmt;
+use text::{Span, TextBuffer};
+
+mod text;
 use std::thread::JoinHandle;
 
 /// Fields kept in the record itself; a record with more (rare) spills the rest into a `Vec`.
@@ -160,10 +163,6 @@ enum Value {
     I128(u64, u64),
 }
 
-/// Where a piece of text lies in the record's buffer.
-#[derive(Clone, Copy)]
-struct Span(u32, u32);
-
 /// The message: borrowed when the call site's was a literal without arguments.
 enum Text {
     Literal(&'static str),
@@ -180,7 +179,7 @@ struct Queued {
     inline: [(Key, Value); INLINE],
     count: usize,
     spilled: Vec<(Key, Value)>,
-    text: String,
+    text: TextBuffer,
 }
 
 impl Queued {
@@ -188,34 +187,22 @@ impl Queued {
         let mut queued = Queued {
             level: record.level(),
             location: *record.location(),
-            tag: Span(0, 0),
+            tag: Span::default(),
             message: Text::Literal(""),
             values: values.clone(),
             inline: [("", Value::Unit); INLINE],
             count: 0,
             spilled: Vec::new(),
-            text: String::new(),
+            text: TextBuffer::new(),
         };
         queued.message = match record.msg().as_str() {
             Some(literal) => Text::Literal(literal),
-            None => Text::Copied(queued.copy_fmt(record.msg())),
+            None => Text::Copied(queued.text.copy_fmt(record.msg())),
         };
-        queued.tag = queued.copy(record.tag());
+        queued.tag = queued.text.copy(record.tag());
         // Only `Serializer::emit_arguments` can fail, and copying text does not.
         let _ = record.kv().serialize(record, &mut queued);
         queued
-    }
-
-    fn copy(&mut self, text: &str) -> Span {
-        let start = self.text.len();
-        self.text.push_str(text);
-        span(start, self.text.len())
-    }
-
-    fn copy_fmt(&mut self, args: &fmt::Arguments) -> Span {
-        let start = self.text.len();
-        let _ = self.text.write_fmt(*args);
-        span(start, self.text.len())
     }
 
     fn push(&mut self, key: Key, value: Value) -> slog::Result {
@@ -227,10 +214,8 @@ impl Queued {
         Ok(())
     }
 
-    fn text_at(&self, Span(start, end): Span) -> &str {
-        self.text
-            .get(start as usize..end as usize)
-            .unwrap_or_default()
+    fn text_at(&self, span: Span) -> &str {
+        self.text.at(span)
     }
 
     fn fields(&self) -> impl Iterator<Item = &(Key, Value)> {
@@ -253,12 +238,6 @@ impl Queued {
             &self.values,
         );
     }
-}
-
-fn span(start: usize, end: usize) -> Span {
-    // A record's text beyond 4 GiB would be cut: far beyond any line a sink writes.
-    let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    Span(at(start), at(end))
 }
 
 /// Gives the worker's sinks the fields with the types the caller emitted them with.
@@ -305,11 +284,11 @@ fn join(high: u64, low: u64) -> u128 {
 /// Copies what the caller emits; what it formats (`%value`, `?value`) is formatted here, once.
 impl slog::Serializer for Queued {
     fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
-        let span = self.copy_fmt(val);
+        let span = self.text.copy_fmt(val);
         self.push(key, Value::Formatted(span))
     }
     fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
-        let span = self.copy(val);
+        let span = self.text.copy(val);
         self.push(key, Value::Text(span))
     }
     fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
