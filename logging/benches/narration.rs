@@ -113,7 +113,7 @@ fn call_site(c: &mut Criterion) {
         b.iter(|| debug!(job, "Streamed token"; keys::TOKENS_OUT => black_box(1u64)))
     });
     group.bench_function(
-        BenchmarkId::new("info_6_fields_job_context", "llorch_slog_async_json+pretty"),
+        BenchmarkId::new("info_6_fields_job_context", "llorch_json+pretty"),
         |b| {
             b.iter_custom(|iters| {
                 let mut spent = Duration::ZERO;
@@ -210,7 +210,7 @@ fn json_throughput(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements(RECORDS));
-    group.bench_function("llorch_slog_async_json_lossless", |b| {
+    group.bench_function("llorch_json_lossless", |b| {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
