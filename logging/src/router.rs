@@ -62,8 +62,8 @@ impl FlushSignal {
     }
 }
 
-/// Shared between the router and the worker. `gone` is set when the worker's drain is dropped (shutdown, or a worker that died): a lossless
-/// sender must not wait for room that will never come.
+/// Shared between the router and the worker. `gone` is set when the worker shuts down (or
+/// died): a lossless sender must not wait for room that will never come.
 #[derive(Default)]
 pub(crate) struct WorkerState {
     pub(crate) gone: AtomicBool,

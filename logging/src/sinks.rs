@@ -226,8 +226,10 @@ impl SinkSet {
     /// Writes out what is queued within [`SHUTDOWN_FLUSH`], then ends with a line that says how
     /// many records could not be written, in every sink that is still writing.
     fn shut_down(&self) {
-        // Records accepted into the channel behind the worker's finish are never delivered.
-        let undelivered = self.backlog.take_undelivered(NOTICE_TAG);
+        // Records accepted into the channel behind the worker's finish are never delivered; from
+        // here on the channel refuses records, and lossless callers stop waiting for room.
+        let undelivered = self.backlog.take_undelivered(&[NOTICE_TAG, FLUSH_TAG]);
+        self.worker.gone.store(true, Ordering::Relaxed);
         self.stats
             .count_lost(crate::stats::ALL_SINKS, LossReason::Shutdown, undelivered);
         self.tell_notices();
@@ -377,6 +379,5 @@ impl Consumer for SinkSet {
 impl Drop for SinkSet {
     fn drop(&mut self) {
         self.shut_down();
-        self.worker.gone.store(true, Ordering::Relaxed);
     }
 }

@@ -9,11 +9,13 @@
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use slog::{BorrowedKV, Drain, Key, Level, OwnedKVList, Record, RecordLocation, RecordStatic, KV};
+use std::cell::RefCell;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::thread::JoinHandle;
 use text::{Span, TextBuffer};
 
 mod text;
-use std::thread::JoinHandle;
 
 /// Fields kept in the record itself; a record with more (rare) spills the rest into a `Vec`.
 const INLINE: usize = 8;
@@ -57,21 +59,26 @@ pub(crate) trait Consumer: Drain<Ok = (), Err = slog::Never> {
     fn idle(&self) {}
 }
 
-/// What is still in the channel, as the worker sees it.
-pub(crate) struct Backlog(Receiver<Envelope>);
+/// What is still in the channel, as the worker sees it; its end of the channel until shutdown.
+pub(crate) struct Backlog(RefCell<Option<Receiver<Envelope>>>);
 
 impl Backlog {
     /// True when the worker has taken every record sent so far (one check costs a read of a line
     /// the callers write, so the worker asks only when it ran out of records once).
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.borrow().as_ref().is_none_or(Receiver::is_empty)
     }
 
-    /// Takes what is still in the channel at shutdown, which no sink will see; how many records
-    /// there were, not counting those tagged `wake_up` (they carry no narration).
-    pub(crate) fn take_undelivered(&self, wake_up: &str) -> u64 {
-        let records = self.0.try_iter().filter(|e| match e {
-            Envelope::Record(record) => record.text_at(record.tag) != wake_up,
+    /// At shutdown: takes what is still in the channel, which no sink will see, and closes it, so
+    /// that later records are refused (and counted by their callers), not accepted for no one.
+    /// How many records there were, not counting those tagged with one of `skip` (wake-ups and
+    /// flush barriers carry no narration).
+    pub(crate) fn take_undelivered(&self, skip: &[&str]) -> u64 {
+        let Some(receiver) = self.0.borrow_mut().take() else {
+            return 0;
+        };
+        let records = receiver.try_iter().filter(|e| match e {
+            Envelope::Record(record) => !skip.contains(&record.text_at(record.tag)),
             Envelope::Finish => false,
         });
         records.count() as u64
@@ -89,7 +96,7 @@ where
     D: Consumer + Send + 'static,
 {
     let (sender, receiver) = crossbeam_channel::bounded(size.max(1));
-    let drain = make(Backlog(receiver.clone()));
+    let drain = make(Backlog(RefCell::new(Some(receiver.clone()))));
     let worker = std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || work(drain, receiver))?;
@@ -101,6 +108,15 @@ where
 }
 
 fn work<D: Consumer>(consumer: D, receiver: Receiver<Envelope>) {
+    // A consumer that panics ends the worker (the panic hook tells it on stderr), but its sinks
+    // still shut down, outside the unwinding: a second panic there cannot abort the process.
+    let _ = catch_unwind(AssertUnwindSafe(|| serve(&consumer, &receiver)));
+    // The consumer's backlog then holds the channel's last receiving end (see `Backlog`).
+    drop(receiver);
+    drop(consumer);
+}
+
+fn serve<D: Consumer>(consumer: &D, receiver: &Receiver<Envelope>) {
     loop {
         let next = match receiver.try_recv() {
             Err(TryRecvError::Empty) => {
@@ -110,7 +126,7 @@ fn work<D: Consumer>(consumer: D, receiver: Receiver<Envelope>) {
             taken => taken.ok(),
         };
         match next {
-            Some(Envelope::Record(record)) => record.log_to(&consumer),
+            Some(Envelope::Record(record)) => record.log_to(consumer),
             Some(Envelope::Finish) | None => return,
         }
     }

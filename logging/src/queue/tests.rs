@@ -212,3 +212,130 @@ fn a_full_channel_refuses_then_the_guard_writes_everything_out_and_closes_it() {
     assert!(seen[0].contains("\"Record 0\"") && seen[0].contains("n=emit_u64:0"));
     assert_eq!(outcome(queue.try_send(copy(99))), "closed");
 }
+
+/// An info record tagged `tag`, copied for the channel.
+fn tagged(tag: &str) -> Copied {
+    let location = RecordLocation {
+        file: "test",
+        line: 1,
+        column: 1,
+        function: "",
+        module: "test",
+    };
+    let statics = RecordStatic {
+        location: &location,
+        level: Level::Info,
+        tag,
+    };
+    let empty = OwnedKVList::from(o!());
+    Copied::new(
+        &Record::new(&statics, &format_args!("Left"), slog::b!()),
+        &empty,
+    )
+}
+
+/// Counts what is left in the channel when it is dropped, then stays in its shutdown until the
+/// test lets it go, as the sinks' shutdown waits for their writers.
+struct Closing {
+    backlog: Backlog,
+    left: crossbeam_channel::Sender<u64>,
+    finish: Mutex<crossbeam_channel::Receiver<()>>,
+}
+
+impl Drain for Closing {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, _: &Record, _: &OwnedKVList) -> Result<(), slog::Never> {
+        Ok(())
+    }
+}
+
+impl Consumer for Closing {}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let _ = self.left.send(self.backlog.take_undelivered(&["skipped"]));
+        let _ = self
+            .finish
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
+    }
+}
+
+#[test]
+fn records_logged_while_the_worker_shuts_down_are_refused_not_lost_unseen() {
+    let (left, counted) = crossbeam_channel::unbounded();
+    let (finish, finishing) = crossbeam_channel::unbounded();
+    let (queue, guard) = spawn(8, "queue-test", |backlog| Closing {
+        backlog,
+        left,
+        finish: Mutex::new(finishing),
+    })
+    .unwrap();
+    let stopping = std::thread::spawn(move || drop(guard));
+    let wait = Duration::from_secs(10);
+    assert_eq!(
+        counted.recv_timeout(wait),
+        Ok(0),
+        "the worker took everything"
+    );
+
+    let refused = queue.try_send(tagged(""));
+    assert!(
+        matches!(refused, Err(Refused::Closed)),
+        "accepted for no one"
+    );
+    finish.send(()).unwrap();
+    stopping.join().unwrap();
+}
+
+#[test]
+fn what_is_left_at_shutdown_is_counted_but_wake_ups_are_not() {
+    let (sender, receiver) = crossbeam_channel::bounded(8);
+    let backlog = Backlog(RefCell::new(Some(receiver)));
+    for tag in ["", "skipped", "other"] {
+        let Copied(queued) = tagged(tag);
+        sender.send(Envelope::Record(queued)).unwrap();
+    }
+    assert!(!backlog.is_empty());
+    assert_eq!(backlog.take_undelivered(&["skipped"]), 2);
+    assert!(backlog.is_empty(), "a closed backlog has nothing left");
+    assert_eq!(backlog.take_undelivered(&["skipped"]), 0);
+}
+
+/// Panics on its first record, and again in its shutdown (after saying it got there).
+struct Panicking(crossbeam_channel::Sender<()>);
+
+impl Drain for Panicking {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, _: &Record, _: &OwnedKVList) -> Result<(), slog::Never> {
+        panic!("a sink bug");
+    }
+}
+
+impl Consumer for Panicking {}
+
+impl Drop for Panicking {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+        panic!("a bug in the sinks' shutdown");
+    }
+}
+
+#[test]
+fn a_consumer_that_panics_twice_is_shut_down_without_aborting_the_process() {
+    // Without the worker's `catch_unwind`, the second panic would come during unwinding: abort.
+    let (dropped, was_dropped) = crossbeam_channel::unbounded();
+    let (queue, guard) = spawn(8, "queue-test", |_| Panicking(dropped)).unwrap();
+    assert!(queue.try_send(tagged("")).is_ok());
+    let wait = Duration::from_secs(10);
+    assert_eq!(
+        was_dropped.recv_timeout(wait),
+        Ok(()),
+        "the consumer was dropped"
+    );
+    assert!(matches!(queue.try_send(tagged("")), Err(Refused::Closed)));
+    drop(guard);
+}
