@@ -107,7 +107,10 @@ impl Router {
             copied = match self.queue.try_send(copied) {
                 Ok(()) => return true,
                 Err(Refused::Full(copied)) if !self.worker_gone() => copied,
-                Err(refused) => return self.lost(refused),
+                Err(_) => {
+                    self.stats.count_lost_after_shutdown();
+                    return false;
+                }
             };
             let (started, on_runtime) = *waiting.get_or_insert_with(|| {
                 let on_runtime = tokio::runtime::Handle::try_current().is_ok();
@@ -119,7 +122,8 @@ impl Router {
                 started.elapsed() >= BLOCKING_WAIT
             };
             if give_up {
-                return self.lost(Refused::Full(copied));
+                self.stats.count_lost(ALL_SINKS, LossReason::ChannelFull, 1);
+                return false;
             }
             if on_runtime || attempt < 8 {
                 std::thread::yield_now();
@@ -129,15 +133,6 @@ impl Router {
             }
             attempt += 1;
         }
-    }
-
-    /// Counts a record the channel refused; false.
-    fn lost(&self, refused: Refused) -> bool {
-        match refused {
-            Refused::Full(_) => self.stats.count_lost(ALL_SINKS, LossReason::ChannelFull, 1),
-            Refused::Closed => self.stats.count_lost_after_shutdown(),
-        }
-        false
     }
 
     /// Wakes the worker to narrate the writers' notices; never waits.
