@@ -361,7 +361,6 @@ impl Drain for SinkSet {
             {
                 self.flush.complete(ticket);
             }
-            return Ok(());
         } else {
             self.dispatch(record, values, false, None);
             self.tell_notices();
