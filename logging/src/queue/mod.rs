@@ -297,6 +297,15 @@ fn join(high: u64, low: u64) -> u128 {
     (u128::from(high) << 64) | u128::from(low)
 }
 
+/// `Serializer` methods that keep a value of a plain type as it is, in the `Value` variant named.
+macro_rules! kept_as_is {
+    ($($method:ident: $ty:ty => $variant:ident),* $(,)?) => {
+        $(fn $method(&mut self, key: Key, val: $ty) -> slog::Result {
+            self.push(key, Value::$variant(val))
+        })*
+    };
+}
+
 /// Copies what the caller emits; what it formats (`%value`, `?value`) is formatted here, once.
 impl slog::Serializer for Queued {
     fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
@@ -307,54 +316,16 @@ impl slog::Serializer for Queued {
         let span = self.text.copy(val);
         self.push(key, Value::Text(span))
     }
-    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
-        self.push(key, Value::Bool(val))
-    }
     fn emit_unit(&mut self, key: Key) -> slog::Result {
         self.push(key, Value::Unit)
     }
     fn emit_none(&mut self, key: Key) -> slog::Result {
         self.push(key, Value::None)
     }
-    fn emit_char(&mut self, key: Key, val: char) -> slog::Result {
-        self.push(key, Value::Char(val))
-    }
-    fn emit_u8(&mut self, key: Key, val: u8) -> slog::Result {
-        self.push(key, Value::U8(val))
-    }
-    fn emit_i8(&mut self, key: Key, val: i8) -> slog::Result {
-        self.push(key, Value::I8(val))
-    }
-    fn emit_u16(&mut self, key: Key, val: u16) -> slog::Result {
-        self.push(key, Value::U16(val))
-    }
-    fn emit_i16(&mut self, key: Key, val: i16) -> slog::Result {
-        self.push(key, Value::I16(val))
-    }
-    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
-        self.push(key, Value::U32(val))
-    }
-    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
-        self.push(key, Value::I32(val))
-    }
-    fn emit_f32(&mut self, key: Key, val: f32) -> slog::Result {
-        self.push(key, Value::F32(val))
-    }
-    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
-        self.push(key, Value::U64(val))
-    }
-    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
-        self.push(key, Value::I64(val))
-    }
-    fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
-        self.push(key, Value::F64(val))
-    }
-    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
-        self.push(key, Value::Usize(val))
-    }
-    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
-        self.push(key, Value::Isize(val))
-    }
+    kept_as_is!(emit_bool: bool => Bool, emit_char: char => Char, emit_u8: u8 => U8,
+        emit_i8: i8 => I8, emit_u16: u16 => U16, emit_i16: i16 => I16, emit_u32: u32 => U32,
+        emit_i32: i32 => I32, emit_f32: f32 => F32, emit_u64: u64 => U64, emit_i64: i64 => I64,
+        emit_f64: f64 => F64, emit_usize: usize => Usize, emit_isize: isize => Isize);
     fn emit_u128(&mut self, key: Key, val: u128) -> slog::Result {
         let (high, low) = halves(val);
         self.push(key, Value::U128(high, low))
