@@ -54,9 +54,25 @@ pub(crate) fn write_fields<'k, 'v>(
     }
 }
 
-/// `text` as a JSON string, escaped by serde_json (writing to a `Vec` cannot fail).
+/// `text` as a JSON string: copied between quotes when nothing in it needs escaping (keys and
+/// most values), else escaped by serde_json (writing to a `Vec` cannot fail).
 fn string(out: &mut Vec<u8>, text: &str) {
-    let _ = serde_json::to_writer(&mut *out, text);
+    if needs_escape(text.as_bytes()) {
+        let _ = serde_json::to_writer(&mut *out, text);
+        return;
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+/// Whether JSON needs any byte of `bytes` escaped: a quote, a backslash or a control character.
+/// Every byte is looked at, without an early exit, so that the compiler can test many at once.
+fn needs_escape(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 #[cfg(test)]
@@ -94,6 +110,15 @@ mod tests {
             Value::Null,
         ];
         assert_eq!(values, expected.iter().collect::<Vec<_>>());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_string_is_written_as_serde_json_writes_it(text in r#"\PC*|[a-z_"\\\x00-\x1f\x7fé]*"#) {
+            let mut ours = Vec::new();
+            super::string(&mut ours, &text);
+            proptest::prop_assert_eq!(ours, serde_json::to_vec(&text).unwrap());
+        }
     }
 
     #[test]

@@ -73,7 +73,9 @@ impl Notices {
     }
 
     pub(crate) fn take(&self) -> Vec<Notice> {
-        if !self.waiting.swap(false, Ordering::AcqRel) {
+        // A plain load first: a swap per record would be a locked instruction on the worker's
+        // path, which waits for all its pending stores (the record's formatted lines).
+        if !self.waiting.load(Ordering::Acquire) || !self.waiting.swap(false, Ordering::AcqRel) {
             return Vec::new();
         }
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))

@@ -30,6 +30,9 @@ pub trait NarrationTap: Send {
 
 /// Staged bytes handed to the writer at once.
 const BATCH_LIMIT: usize = 64 * 1024;
+/// How many records a sink stages between looks at its staged length (it may pass
+/// [`BATCH_LIMIT`] by that many records).
+const LENGTH_CHECK_EVERY: u64 = 8;
 /// How long the worker, out of records, waits before writing its batch out: records logged
 /// meanwhile join the batch without waking it. At a moderate rate the worker would otherwise sleep
 /// and be woken for nearly every record, and wake each writer thread for it: those wake-ups cost
@@ -167,7 +170,11 @@ impl SinkSet {
                     }
                 }
             }
-            if idle || sink.staging.len() >= BATCH_LIMIT {
+            // The staged length is behind a lock: looked at every few records, not every one.
+            let full = || {
+                sink.staged_records % LENGTH_CHECK_EVERY == 0 && sink.staging.len() >= BATCH_LIMIT
+            };
+            if idle || full() {
                 sink.hand_off();
             }
         }

@@ -252,7 +252,7 @@ impl Flattener {
             // A value that failed to serialise cut the walk short: that context is not kept.
             Walk::Scope(id) if walked.is_ok() => {
                 flat.fields.reverse();
-                dedup_most_specific_wins(&mut flat.fields, &mut inherited, 1);
+                dedup_most_specific_wins(&mut flat.fields, &mut inherited, 0, 0);
                 self.scopes.put(id, &flat.fields, &flat.text);
                 Some((id, inherited))
             }
@@ -278,8 +278,11 @@ impl Flattener {
         }
         flat.inherited = inherited;
         // A scope's context has each key once already: only the record's own fields are checked.
-        let from = if scope.is_some() { inherited } else { 1 };
-        dedup_most_specific_wins(&mut flat.fields, &mut flat.inherited, from);
+        let (from, seen) = match scope.and_then(|(id, _)| self.scopes.get(id)) {
+            Some(known) => (inherited, known.key_mask),
+            None => (0, 0),
+        };
+        dedup_most_specific_wins(&mut flat.fields, &mut flat.inherited, from, seen);
         debug_assert!(flat.inherited <= flat.fields.len());
         flat.scope = None;
         if let Some((id, _)) = scope.filter(|(_, context)| *context == flat.inherited) {
@@ -296,12 +299,25 @@ impl Flattener {
 /// Keeps each key once with its most specific value. Within the inherited part, or within the
 /// record's own, the value moves to the key's first place; a record field that overrides an
 /// inherited key stays where the record wrote it, so it counts as the record's own. The fields
-/// before `from` are known to have each key once.
-fn dedup_most_specific_wins(fields: &mut Vec<(Key, Slot)>, inherited: &mut usize, from: usize) {
-    let mut i = from.max(1);
+/// before `from` are known to have each key once, and `seen` holds at least their keys
+/// ([`key_mask`]): a key whose bit is not in it needs no search.
+fn dedup_most_specific_wins(
+    fields: &mut Vec<(Key, Slot)>,
+    inherited: &mut usize,
+    from: usize,
+    mut seen: u64,
+) {
+    let mut i = from;
     while i < fields.len() {
         let key = fields[i].0;
-        match fields[..i].iter().position(|(k, _)| *k == key) {
+        let bit = key_bit(key);
+        let searched = seen & bit != 0;
+        seen |= bit;
+        if !searched {
+            i += 1;
+            continue;
+        }
+        match fields[..i].iter().position(|(k, _)| same_key(k, key)) {
             Some(first) if first < *inherited && i >= *inherited => {
                 fields.remove(first);
                 *inherited -= 1;
@@ -316,6 +332,28 @@ fn dedup_most_specific_wins(fields: &mut Vec<(Key, Slot)>, inherited: &mut usize
             None => i += 1,
         }
     }
+}
+
+/// One bit per key, from its length and outer bytes: keys with different bits differ.
+fn key_bit(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let (first, last) = (bytes.first(), bytes.last());
+    let hash =
+        bytes.len() * 7 + usize::from(*first.unwrap_or(&0)) * 3 + usize::from(*last.unwrap_or(&0));
+    1 << (hash % 64)
+}
+
+/// The bits of all of `fields`' keys (see [`key_bit`]).
+fn key_mask(fields: &[(Key, Slot)]) -> u64 {
+    fields.iter().fold(0, |mask, (key, _)| mask | key_bit(key))
+}
+
+/// `a == b`, answered without comparing the bytes for most keys that differ (a record's own
+/// fields are looked for among some twenty others, and keys of one length are common).
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len()
+        && (std::ptr::eq(a, b) || (a.first() == b.first() && a.last() == b.last() && a == b))
 }
 
 /// Replays a [`FlatRecord`]'s fields into a slog serializer (for slog-term),

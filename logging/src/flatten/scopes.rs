@@ -83,6 +83,8 @@ pub(super) struct Known {
     pub(super) fields: Vec<(Key, Slot)>,
     pub(super) text: String,
     pub(super) json: Vec<u8>,
+    /// The bits of its keys (`super::key_mask`).
+    pub(super) key_mask: u64,
 }
 
 /// The scopes already flattened.
@@ -99,6 +101,7 @@ impl ScopeCache {
         let known = self.0.place_of(id);
         known.fields.clear();
         known.fields.extend_from_slice(fields);
+        known.key_mask = super::key_mask(fields);
         known.text.clear();
         known.text.push_str(text);
         known.json.clear();

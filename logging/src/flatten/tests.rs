@@ -187,3 +187,58 @@ fn a_context_cut_short_by_a_failing_value_is_not_kept() {
     assert_eq!(keys(0), ["actor"], "the walk stopped at the failing value");
     assert_eq!(keys(1), ["bin", "version", "flaky", "actor"]);
 }
+
+/// The search the key bits skip, on every field, as it was before them.
+fn dedup_by_search(fields: &mut Vec<(Key, Slot)>, inherited: &mut usize) {
+    let mut i = 1;
+    while i < fields.len() {
+        let key = fields[i].0;
+        match fields[..i].iter().position(|(k, _)| *k == key) {
+            Some(first) if first < *inherited && i >= *inherited => {
+                fields.remove(first);
+                *inherited -= 1;
+            }
+            Some(first) => {
+                fields[first].1 = fields[i].1;
+                fields.remove(i);
+                if i < *inherited {
+                    *inherited -= 1;
+                }
+            }
+            None => i += 1,
+        }
+    }
+}
+
+const KEYS: [&str; 10] = [
+    "a", "b", "ab", "ba", "job_id", "pool_id", "task_id", "job_ad", "x", "",
+];
+
+proptest::proptest! {
+    #[test]
+    fn key_bits_find_every_duplicate_a_search_finds(
+        picks in proptest::collection::vec(0..KEYS.len(), 0..24),
+        split in 0usize..24,
+    ) {
+        let fields: Vec<(Key, Slot)> =
+            picks.iter().enumerate().map(|(n, &k)| (KEYS[k], Slot::U64(n as u64))).collect();
+        let split = split.min(fields.len());
+        let (mut expected, mut expected_inherited) = (fields.clone(), split);
+        dedup_by_search(&mut expected, &mut expected_inherited);
+
+        let (mut ours, mut inherited) = (fields.clone(), split);
+        dedup_most_specific_wins(&mut ours, &mut inherited, 0, 0);
+        proptest::prop_assert_eq!((&ours, inherited), (&expected, expected_inherited));
+
+        // As with a known scope: its part deduplicated first, its keys' bits cached.
+        let (mut context, mut context_len) = (fields[..split].to_vec(), split);
+        dedup_most_specific_wins(&mut context, &mut context_len, 0, 0);
+        let seen = key_mask(&context);
+        let mut with_own = context.clone();
+        with_own.extend_from_slice(&fields[split..]);
+        let (mut expected, mut expected_inherited) = (with_own.clone(), context_len);
+        dedup_by_search(&mut expected, &mut expected_inherited);
+        dedup_most_specific_wins(&mut with_own, &mut context_len, context.len(), seen);
+        proptest::prop_assert_eq!((&with_own, context_len), (&expected, expected_inherited));
+    }
+}
