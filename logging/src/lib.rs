@@ -23,6 +23,7 @@ mod level_filter;
 mod level_spec;
 mod notices;
 mod output;
+mod own_line;
 mod panic;
 mod queue;
 mod redact;

@@ -3,6 +3,7 @@
 //! A notice nudges the worker through the channel, so it is told as soon as possible even when
 //! nothing else is being logged.
 
+use crate::own_line::OwnLine;
 use crate::router::Router;
 use slog::Level;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,20 +55,6 @@ pub(crate) struct Notices {
     /// Set after a push: the worker looks at it for every record, and locks only when it is set.
     waiting: OwnLine<AtomicBool>,
     router: OnceLock<Weak<Router>>,
-}
-
-/// A value on cache lines of its own (two: Intel fetches lines in pairs). The worker reads the
-/// flag for every record; next to it, an allocation a caller writes for every record (a logger's
-/// reference count) made that read a miss (`perf`: 3 % of the worker's time on one load).
-#[derive(Default)]
-#[repr(align(128))]
-struct OwnLine<T>(T);
-
-impl<T> std::ops::Deref for OwnLine<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
 }
 
 impl Notices {
