@@ -20,8 +20,9 @@ fn needs_escape(c: char) -> bool {
 /// Printable ASCII without a backslash, the common case: checked a byte at a time instead of
 /// decoding characters (the pretty sink checks every key and value of every record).
 fn is_plain_ascii(text: &str) -> bool {
-    text.bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'\\')
+    use crate::byte_scan::{any_word, below, equal, HIGH};
+    let special = |w| below(w, b' ') | (w & HIGH) | equal(w, 0x7f) | equal(w, b'\\');
+    !any_word(text.as_bytes(), |w| special(w) != 0)
 }
 
 /// Returns `text` with every control character (C0, DEL, C1 — which covers ESC and CSI), every
@@ -58,6 +59,25 @@ pub fn escape_for_terminal(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_ascii_check_looks_at_every_byte() {
+        for len in 1..24 {
+            for at in 0..len {
+                for byte in 0..=127u8 {
+                    let mut text = b"Accepted task; queued 3".to_vec()[..len].to_vec();
+                    text[at] = byte;
+                    let text = String::from_utf8(text).expect("ASCII");
+                    let expected = text
+                        .bytes()
+                        .all(|b| (b' '..=b'~').contains(&b) && b != b'\\');
+                    assert_eq!(is_plain_ascii(&text), expected, "{text:?}");
+                }
+                let text = format!("{}é{}", &"queued 3 ".repeat(3)[..at], "x".repeat(len - at));
+                assert!(!is_plain_ascii(&text), "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

@@ -68,42 +68,11 @@ fn string(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Whether JSON needs any byte of `bytes` escaped: a quote, a backslash or a control character.
-/// Eight bytes at a time: most strings here are keys and short values.
 fn needs_escape(bytes: &[u8]) -> bool {
-    let eight = |at: usize| bytes[at..at + 8].try_into().unwrap_or([b'a'; 8]);
-    if bytes.len() < 8 {
-        // Filled up with a letter that needs no escape, in a register (a copy to memory and a
-        // load of the whole word would stall on the partial stores).
-        let word = bytes
-            .iter()
-            .rev()
-            .fold(u64::from_le_bytes([b'a'; 8]), |word, &b| {
-                (word << 8) | u64::from(b)
-            });
-        return word_needs_escape(word.to_le_bytes());
-    }
-    let mut any = false;
-    let mut at = 0;
-    while at + 8 <= bytes.len() {
-        any |= word_needs_escape(eight(at));
-        at += 8;
-    }
-    // The last eight bytes, overlapping what was looked at already.
-    any | word_needs_escape(eight(bytes.len() - 8))
-}
-
-/// Whether any of eight bytes is below 0x20, a quote or a backslash (the bit tricks of "Bit
-/// Twiddling Hacks": a byte below `n`, a zero byte, each found in all eight bytes at once).
-fn word_needs_escape(bytes: [u8; 8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let word = u64::from_le_bytes(bytes);
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-    let zero = |x: u64| below(x, 1);
-    (below(word, 0x20)
-        | zero(word ^ (ONES * u64::from(b'"')))
-        | zero(word ^ (ONES * u64::from(b'\\'))))
-        != 0
+    use crate::byte_scan::{any_word, below, equal};
+    any_word(bytes, |w| {
+        (below(w, 0x20) | equal(w, b'"') | equal(w, b'\\')) != 0
+    })
 }
 
 #[cfg(test)]

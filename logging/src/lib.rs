@@ -9,6 +9,7 @@ pub mod replay;
 pub mod story;
 
 mod bridge;
+mod byte_scan;
 mod capture;
 mod compact;
 mod config;
