@@ -10,6 +10,7 @@ pub(crate) const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Non-zero when a byte of `word` is below `n` (`n` at most 128).
 pub(crate) fn below(word: u64, n: u8) -> u64 {
+    debug_assert!(n <= 128, "the test holds for n up to 128");
     word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH
 }
 
@@ -22,7 +23,8 @@ pub(crate) fn equal(word: u64, byte: u8) -> u64 {
 /// (overlapping); text shorter than a word is filled up with `a`, which `found` must not find.
 pub(crate) fn any_word(bytes: &[u8], found: impl Fn(u64) -> bool) -> bool {
     let word_at = |at: usize| {
-        let eight: [u8; 8] = bytes[at..at + 8].try_into().unwrap_or([b'a'; 8]);
+        let mut eight = [0; 8];
+        eight.copy_from_slice(&bytes[at..at + 8]);
         u64::from_le_bytes(eight)
     };
     if bytes.len() < 8 {
@@ -51,6 +53,9 @@ mod tests {
 
     #[test]
     fn every_byte_is_looked_at_whatever_the_length_and_place() {
+        assert!(!any_word(b"", |w| below(w, 0x20) | equal(w, b'a') != 0
+            && w & HIGH != 0));
+        assert!(!any_word(b"", |w| below(w, 0x20) != 0));
         for len in 1..40 {
             for at in 0..len {
                 for byte in 0..=255u8 {

@@ -21,7 +21,7 @@ fn needs_escape(c: char) -> bool {
 /// decoding characters (the pretty sink checks every key and value of every record).
 fn is_plain_ascii(text: &str) -> bool {
     use crate::byte_scan::{any_word, below, equal, HIGH};
-    let special = |w| below(w, b' ') | (w & HIGH) | equal(w, 0x7f) | equal(w, b'\\');
+    let special = |w| below(w, 0x20) | (w & HIGH) | equal(w, 0x7f) | equal(w, b'\\');
     !any_word(text.as_bytes(), |w| special(w) != 0)
 }
 
@@ -65,7 +65,7 @@ mod tests {
         for len in 1..24 {
             for at in 0..len {
                 for byte in 0..=127u8 {
-                    let mut text = b"Accepted task; queued 3".to_vec()[..len].to_vec();
+                    let mut text = b"Accepted task; queued 3"[..len].to_vec();
                     text[at] = byte;
                     let text = String::from_utf8(text).expect("ASCII");
                     let expected = text

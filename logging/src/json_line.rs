@@ -57,7 +57,7 @@ pub(crate) fn write_fields<'k, 'v>(
 /// `text` as a JSON string: copied between quotes when nothing in it needs escaping (keys and
 /// most values), else escaped by serde_json (writing to a `Vec` cannot fail).
 fn string(out: &mut Vec<u8>, text: &str) {
-    if needs_escape(text.as_bytes()) {
+    if has_json_special(text.as_bytes()) {
         let _ = serde_json::to_writer(&mut *out, text);
         return;
     }
@@ -68,7 +68,7 @@ fn string(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Whether JSON needs any byte of `bytes` escaped: a quote, a backslash or a control character.
-fn needs_escape(bytes: &[u8]) -> bool {
+fn has_json_special(bytes: &[u8]) -> bool {
     use crate::byte_scan::{any_word, below, equal};
     any_word(bytes, |w| {
         (below(w, 0x20) | equal(w, b'"') | equal(w, b'\\')) != 0

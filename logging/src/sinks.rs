@@ -31,7 +31,7 @@ pub trait NarrationTap: Send {
 /// Staged bytes handed to the writer at once.
 const BATCH_LIMIT: usize = 64 * 1024;
 /// How many records a sink stages between looks at its staged length (it may pass
-/// [`BATCH_LIMIT`] by that many records).
+/// [`BATCH_LIMIT`] by up to that many records less one).
 const LENGTH_CHECK_EVERY: u64 = 8;
 /// How long the worker, out of records, waits before writing its batch out: records logged
 /// meanwhile join the batch without waking it. At a moderate rate the worker would otherwise sleep
@@ -153,8 +153,11 @@ impl SinkSet {
             }
             let formatted = catch_unwind(AssertUnwindSafe(|| sink.format(record, flat)))
                 .unwrap_or_else(|_| Err(io::Error::other("the formatter panicked")));
-            match formatted {
-                Ok(()) => sink.staged_records += 1,
+            let counted = match formatted {
+                Ok(()) => {
+                    sink.staged_records += 1;
+                    true
+                }
                 Err(error) => {
                     self.stats.count_sink_error();
                     self.stats.count_lost(sink.name, LossReason::WriteError, 1);
@@ -168,11 +171,14 @@ impl SinkSet {
                             ),
                         ));
                     }
+                    // A failed formatter may still have staged bytes.
+                    false
                 }
-            }
+            };
             // The staged length is behind a lock: looked at every few records, not every one.
             let full = || {
-                sink.staged_records % LENGTH_CHECK_EVERY == 0 && sink.staging.len() >= BATCH_LIMIT
+                (!counted || sink.staged_records % LENGTH_CHECK_EVERY == 0)
+                    && sink.staging.len() >= BATCH_LIMIT
             };
             if idle || full() {
                 sink.hand_off();
