@@ -188,26 +188,10 @@ fn a_context_cut_short_by_a_failing_value_is_not_kept() {
     assert_eq!(keys(1), ["bin", "version", "flaky", "actor"]);
 }
 
-/// The search the key bits skip, on every field, as it was before them.
+/// The search the key bits skip, done for every field: with every bit already set, each key is
+/// looked for among those before it.
 fn dedup_by_search(fields: &mut Vec<(Key, Slot)>, inherited: &mut usize) {
-    let mut i = 1;
-    while i < fields.len() {
-        let key = fields[i].0;
-        match fields[..i].iter().position(|(k, _)| *k == key) {
-            Some(first) if first < *inherited && i >= *inherited => {
-                fields.remove(first);
-                *inherited -= 1;
-            }
-            Some(first) => {
-                fields[first].1 = fields[i].1;
-                fields.remove(i);
-                if i < *inherited {
-                    *inherited -= 1;
-                }
-            }
-            None => i += 1,
-        }
-    }
+    dedup_most_specific_wins(fields, inherited, 0, u64::MAX);
 }
 
 const KEYS: [&str; 10] = [
